@@ -19,6 +19,17 @@ export interface KVCacheManagerOptions {
   enablePrefixCaching?: boolean;
   /** Largest sequence length a request may reach; bounds its block table. */
   maxModelLen?: number;
+  /** Queue block `stored` / `removed` / `cleared` events for `takeEvents()`. Default false. */
+  enableKvCacheEvents?: boolean;
+  /**
+   * Block hash function (default: SHA-256, `hashBlockTokens`). It must be collision-resistant: a hit
+   * is trusted without comparing token ids. `parent` is null for a sequence's first block.
+   */
+  hashFn?: (
+    parent: string | null,
+    tokens: ArrayLike<number>,
+    extraKeys: readonly (string | number)[] | null,
+  ) => string;
 }
 
 /** The view of a request the manager needs (the scheduler's `Request` satisfies it). */
@@ -78,7 +89,13 @@ export interface PrefixCacheStats {
 
 /** A block-pool event, for a future KV connector. */
 export type KVCacheEvent =
-  | { type: 'stored'; blockHashes: string[]; parentBlockHash: string | null; tokenIds: number[]; blockSize: number }
+  | {
+      type: 'stored';
+      blockHashes: string[];
+      parentBlockHash: string | null;
+      tokenIds: number[];
+      blockSize: number;
+    }
   | { type: 'removed'; blockHashes: string[] }
   | { type: 'cleared' };
 
@@ -103,7 +120,11 @@ export interface KVCacheManager {
    * any new prefix hit). Returns the newly allocated blocks, or `null` when there is no room —
    * never a partial allocation.
    */
-  allocateSlots(request: KVCacheRequest, numNewTokens: number, options?: AllocateOptions): KVCacheBlocks | null;
+  allocateSlots(
+    request: KVCacheRequest,
+    numNewTokens: number,
+    options?: AllocateOptions,
+  ): KVCacheBlocks | null;
 
   /** Frees every block of the request, tail first (so tail blocks are evicted first). */
   free(request: KVCacheRequest): void;

@@ -1,0 +1,275 @@
+import type { KVCacheBlock } from './block.js';
+import type { BlockHash } from './block-hash.js';
+import { hashBlockTokens } from './block-hash.js';
+import { BlockPool } from './block-pool.js';
+import type {
+  AllocateOptions,
+  ComputedBlocks,
+  KVCacheBlocks,
+  KVCacheEvent,
+  KVCacheManager,
+  KVCacheManagerOptions,
+  KVCacheRequest,
+  PrefixCacheStats,
+} from './types.js';
+import { checkCount, checkRequest } from './validate.js';
+
+/** Per-request bookkeeping: its block table, how many of its blocks are cached, its block hashes. */
+interface RequestState {
+  blocks: KVCacheBlock[];
+  numCachedBlocks: number;
+  /** Hashes of the request's full virtual blocks so far, extended incrementally. */
+  hashes: BlockHash[];
+}
+
+/**
+ * The paged KV-cache manager (vLLM v1 semantics) over virtual blocks of `blockSize × dcp` tokens.
+ * Use `createKVCacheManager`; the extra members here are for schedulers and tests that need more
+ * than the `KVCacheManager` interface.
+ */
+export class PagedKVCacheManager implements KVCacheManager {
+  /** Tokens per physical block on one rank. */
+  readonly blockSize: number;
+  /** DCP size W. */
+  readonly dcp: number;
+  readonly virtualBlockSize: number;
+  readonly numBlocks: number;
+  readonly tokenCapacity: number;
+  /** Whether full blocks are hashed and shared. */
+  readonly enablePrefixCaching: boolean;
+  /** The underlying pool (inspect only; mutating it breaks the manager's bookkeeping). */
+  readonly blockPool: BlockPool;
+  private readonly maxModelLen: number;
+  private readonly hashFn: NonNullable<KVCacheManagerOptions['hashFn']>;
+  private readonly requests = new Map<string, RequestState>();
+  private readonly empty: KVCacheBlocks = makeBlocks([]);
+  private stats: PrefixCacheStats = { requests: 0, queries: 0, hits: 0, reset: false };
+
+  constructor(options: KVCacheManagerOptions) {
+    if (typeof options !== 'object' || options === null)
+      throw new TypeError('KVCacheManagerOptions must be an object');
+    const { numBlocks, blockSize, dcp = 1, maxModelLen = Number.POSITIVE_INFINITY } = options;
+    if (!Number.isSafeInteger(numBlocks) || numBlocks < 2) {
+      throw new RangeError(
+        `KVCacheManagerOptions.numBlocks must be an integer >= 2 (block 0 is the null block), got ${numBlocks}`,
+      );
+    }
+    if (!Number.isSafeInteger(blockSize) || blockSize < 1) {
+      throw new RangeError(`KVCacheManagerOptions.blockSize must be a positive integer, got ${blockSize}`);
+    }
+    if (!Number.isSafeInteger(dcp) || dcp < 1) {
+      throw new RangeError(`KVCacheManagerOptions.dcp must be a positive integer, got ${dcp}`);
+    }
+    if (maxModelLen !== Number.POSITIVE_INFINITY && (!Number.isSafeInteger(maxModelLen) || maxModelLen < 1)) {
+      throw new RangeError(
+        `KVCacheManagerOptions.maxModelLen must be a positive integer, got ${maxModelLen}`,
+      );
+    }
+    if (options.hashFn !== undefined && typeof options.hashFn !== 'function') {
+      throw new TypeError('KVCacheManagerOptions.hashFn must be a function');
+    }
+    this.blockSize = blockSize;
+    this.dcp = dcp;
+    this.virtualBlockSize = blockSize * dcp;
+    this.numBlocks = numBlocks;
+    this.tokenCapacity = (numBlocks - 1) * this.virtualBlockSize;
+    this.maxModelLen = maxModelLen;
+    this.enablePrefixCaching = options.enablePrefixCaching ?? true;
+    this.hashFn = options.hashFn ?? hashBlockTokens;
+    this.blockPool = new BlockPool(numBlocks, {
+      enablePrefixCaching: this.enablePrefixCaching,
+      enableEvents: options.enableKvCacheEvents ?? false,
+    });
+  }
+
+  get usage(): number {
+    return this.blockPool.usage;
+  }
+
+  get numFreeBlocks(): number {
+    return this.blockPool.numFreeBlocks;
+  }
+
+  getComputedBlocks(request: KVCacheRequest): ComputedBlocks {
+    checkRequest(request, 'getComputedBlocks');
+    if (!this.enablePrefixCaching) return { blocks: this.empty, numComputedTokens: 0 };
+    const state = this.state(request);
+    const numTokens = request.allTokenIds.length;
+    // The last token is always recomputed: its logits are needed to sample the next one.
+    const maxHitBlocks = Math.floor(Math.max(numTokens - 1, 0) / this.virtualBlockSize);
+    const ids: number[] = [];
+    for (let i = 0; i < maxHitBlocks; i++) {
+      const block = this.blockPool.getCachedBlock(state.hashes[i] as BlockHash);
+      if (block === undefined) break;
+      ids.push(block.blockId);
+    }
+    const numComputedTokens = ids.length * this.virtualBlockSize;
+    this.stats.requests++;
+    this.stats.queries += numTokens;
+    this.stats.hits += numComputedTokens;
+    return { blocks: makeBlocks(ids), numComputedTokens };
+  }
+
+  allocateSlots(
+    request: KVCacheRequest,
+    numNewTokens: number,
+    options: AllocateOptions = {},
+  ): KVCacheBlocks | null {
+    checkRequest(request, 'allocateSlots');
+    checkCount(numNewTokens, 'allocateSlots: numNewTokens');
+    const numNewComputedTokens = checkCount(
+      options.numNewComputedTokens ?? 0,
+      'AllocateOptions.numNewComputedTokens',
+    );
+    const numLookahead = checkCount(options.numLookaheadTokens ?? 0, 'AllocateOptions.numLookaheadTokens');
+    const vbs = this.virtualBlockSize;
+    const state = this.state(request);
+    const hitIds = options.newComputedBlocks?.blockIds ?? [];
+    if (hitIds.length * vbs !== numNewComputedTokens) {
+      throw new RangeError(
+        `AllocateOptions.numNewComputedTokens (${numNewComputedTokens}) must equal newComputedBlocks (${hitIds.length}) × virtualBlockSize (${vbs})`,
+      );
+    }
+    const hitBlocks = this.resolveHit(request, state, hitIds);
+
+    const numComputed = request.numComputedTokens + numNewComputedTokens;
+    const numNeedSlot = Math.min(numComputed + numNewTokens + numLookahead, this.maxModelLen);
+    const numRequired = Math.ceil(numNeedSlot / vbs);
+    const numNew = Math.max(0, numRequired - state.blocks.length - hitBlocks.length);
+    // Hit blocks sitting in the free queue leave it when touched: count them against free space.
+    let numEvictableHits = 0;
+    for (const block of hitBlocks) if (block.refCount === 0) numEvictableHits++;
+    if (numNew + numEvictableHits > this.blockPool.numFreeBlocks) return null;
+
+    if (hitBlocks.length > 0) {
+      this.blockPool.touch(hitBlocks);
+      for (const block of hitBlocks) state.blocks.push(block);
+      state.numCachedBlocks = state.blocks.length;
+    }
+    const fresh = this.blockPool.getNewBlocks(numNew);
+    for (const block of fresh) state.blocks.push(block);
+
+    if (this.enablePrefixCaching) {
+      const numToCache = Math.min(numComputed + numNewTokens, request.allTokenIds.length);
+      const numFull = Math.min(Math.floor(numToCache / vbs), state.blocks.length);
+      if (numFull > state.numCachedBlocks) {
+        this.extendHashes(request, state);
+        this.blockPool.cacheFullBlocks(
+          state.blocks,
+          state.hashes,
+          state.numCachedBlocks,
+          numFull,
+          request.allTokenIds,
+          vbs,
+        );
+        state.numCachedBlocks = numFull;
+      }
+    }
+    return makeBlocks(fresh.map((b) => b.blockId));
+  }
+
+  free(request: KVCacheRequest): void {
+    checkRequest(request, 'free');
+    const state = this.requests.get(request.requestId);
+    if (state === undefined) return;
+    this.requests.delete(request.requestId);
+    // Tail first: the tail blocks join the free queue first and so are evicted first.
+    this.blockPool.freeBlocks(state.blocks.slice().reverse());
+  }
+
+  getBlockIds(requestId: string): readonly number[] {
+    const state = this.requests.get(requestId);
+    return state === undefined ? [] : state.blocks.map((b) => b.blockId);
+  }
+
+  /** Number of blocks in the request's block table (0 if it holds none). */
+  getNumBlocks(requestId: string): number {
+    return this.requests.get(requestId)?.blocks.length ?? 0;
+  }
+
+  /**
+   * Leading blocks of the request that every one of `numRunningRequests` running requests shares
+   * (reference count equal to that number), for cascade attention.
+   */
+  getNumCommonPrefixBlocks(requestId: string, numRunningRequests: number): number {
+    const blocks = this.requests.get(requestId)?.blocks ?? [];
+    let n = 0;
+    while (n < blocks.length && (blocks[n] as KVCacheBlock).refCount === numRunningRequests) n++;
+    return n;
+  }
+
+  emptyBlocks(): KVCacheBlocks {
+    return this.empty;
+  }
+
+  resetPrefixCache(): boolean {
+    if (!this.blockPool.resetPrefixCache()) return false;
+    // Requests still tracked hold no blocks (all blocks are free): drop their cached-block counts.
+    for (const state of this.requests.values()) state.numCachedBlocks = 0;
+    this.stats.reset = true;
+    return true;
+  }
+
+  takeStats(): PrefixCacheStats {
+    const out = this.stats;
+    this.stats = { requests: 0, queries: 0, hits: 0, reset: false };
+    return out;
+  }
+
+  takeEvents(): KVCacheEvent[] {
+    return this.blockPool.takeEvents();
+  }
+
+  private state(request: KVCacheRequest): RequestState {
+    let state = this.requests.get(request.requestId);
+    if (state === undefined) {
+      state = { blocks: [], numCachedBlocks: 0, hashes: [] };
+      this.requests.set(request.requestId, state);
+    }
+    if (this.enablePrefixCaching) this.extendHashes(request, state);
+    return state;
+  }
+
+  /** Hashes the request's full virtual blocks not hashed yet (never rehashes earlier blocks). */
+  private extendHashes(request: KVCacheRequest, state: RequestState): void {
+    const vbs = this.virtualBlockSize;
+    const tokens = request.allTokenIds;
+    const numFull = Math.floor(tokens.length / vbs);
+    const salt = request.cacheSalt;
+    for (let i = state.hashes.length; i < numFull; i++) {
+      const parent = i === 0 ? null : (state.hashes[i - 1] as BlockHash);
+      const extra = i === 0 && salt !== undefined && salt !== null ? [salt] : null;
+      state.hashes.push(this.hashFn(parent, tokens.slice(i * vbs, (i + 1) * vbs), extra));
+    }
+  }
+
+  /** The pool blocks behind a hit from `getComputedBlocks`, checked to still hold this prefix. */
+  private resolveHit(request: KVCacheRequest, state: RequestState, ids: readonly number[]): KVCacheBlock[] {
+    if (ids.length === 0) return [];
+    if (!this.enablePrefixCaching)
+      throw new RangeError('AllocateOptions.newComputedBlocks: prefix caching is disabled');
+    if (state.blocks.length > 0 || request.numComputedTokens > 0) {
+      throw new RangeError(
+        `AllocateOptions.newComputedBlocks: request ${request.requestId} already has computed tokens or blocks`,
+      );
+    }
+    return ids.map((id, i) => {
+      const block = this.blockPool.blocks[id];
+      if (block === undefined || block.blockHash === null || block.blockHash !== state.hashes[i]) {
+        throw new RangeError(
+          `AllocateOptions.newComputedBlocks: block ${id} no longer holds block ${i} of request ${request.requestId} (stale hit: call getComputedBlocks again)`,
+        );
+      }
+      return block;
+    });
+  }
+}
+
+function makeBlocks(blockIds: readonly number[]): KVCacheBlocks {
+  return { blockIds, __kvCacheBlocks: true };
+}
+
+/** Creates a KV-cache manager. Throws a `RangeError` naming the field on bad options. */
+export function createKVCacheManager(options: KVCacheManagerOptions): PagedKVCacheManager {
+  return new PagedKVCacheManager(options);
+}
