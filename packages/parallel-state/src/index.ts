@@ -1,1 +1,33 @@
 export type * from './communicator.js';
+export { CommunicatorError, TokenLayoutError, TopologyError } from './errors.js';
+export {
+  createLocalCommunicators,
+  createLocalGroups,
+  type LocalCommOptions,
+  type RankGroups,
+} from './local.js';
+export { bf16ToNumber, type HostDType, hostDType, numberToBf16 } from './tensor.js';
+export {
+  type DcpRankShard,
+  type DcpShard,
+  expandQueryBounds,
+  globalToLocal,
+  localQueryBounds,
+  localSeqLen,
+  localSeqLens,
+  localSeqLensAllRanks,
+  localToGlobal,
+  ownerOf,
+  type SlotMappingOptions,
+  slotMapping,
+} from './token-layout.js';
+export {
+  dcpHeadRange,
+  headRange,
+  layerRange,
+  makeTopology,
+  type Range,
+  type RankInfo,
+  type Topology,
+  type TopologyInput,
+} from './topology.js';

@@ -1,0 +1,150 @@
+import type { HostArray, ReduceOp } from './communicator.js';
+import { CommunicatorError } from './errors.js';
+
+/** Element types a host communicator moves; `bf16` is bf16 bit patterns in a Uint16Array. */
+export type HostDType = 'f32' | 'bf16' | 'i32';
+
+/** The dtype of a host buffer; throws for anything that is not Float32Array, Uint16Array or Int32Array. */
+export function hostDType(buffer: unknown, field = 'input'): HostDType {
+  if (buffer instanceof Float32Array) return 'f32';
+  if (buffer instanceof Uint16Array) return 'bf16';
+  if (buffer instanceof Int32Array) return 'i32';
+  throw new CommunicatorError(`${field}: must be a Float32Array, Uint16Array (bf16) or Int32Array`);
+}
+
+/** A new zeroed buffer of the same type as `like` with `length` elements. */
+export function allocLike(like: HostArray, length: number): HostArray {
+  if (like instanceof Float32Array) return new Float32Array(length);
+  if (like instanceof Uint16Array) return new Uint16Array(length);
+  return new Int32Array(length);
+}
+
+const scratchF32 = new Float32Array(1);
+const scratchU32 = new Uint32Array(scratchF32.buffer);
+
+/** The float value of a bf16 bit pattern. */
+export function bf16ToNumber(bits: number): number {
+  scratchU32[0] = (bits & 0xffff) << 16;
+  return scratchF32[0]!;
+}
+
+/** Rounds a number to bf16 (via float32, round-to-nearest-even); NaN becomes a quiet NaN. */
+export function numberToBf16(x: number): number {
+  if (Number.isNaN(x)) return 0x7fc0;
+  scratchF32[0] = x;
+  const u = scratchU32[0]!;
+  return ((u + 0x7fff + ((u >>> 16) & 1)) >>> 16) & 0xffff;
+}
+
+/** A row-major tensor viewed as `[outer, d, inner]` around dimension `dim`. */
+export interface DimSplit {
+  /** The dimension, normalised to `[0, rank)`. */
+  dim: number;
+  outer: number;
+  d: number;
+  inner: number;
+}
+
+/** Checks `shape` against `length` and `dim` (negative counts from the end) and splits it. */
+export function splitAtDim(length: number, shape: readonly number[], dim: number): DimSplit {
+  if (!Array.isArray(shape) || shape.length === 0) {
+    throw new CommunicatorError('shape: must be a non-empty array of dimension sizes');
+  }
+  let total = 1;
+  shape.forEach((s, k) => {
+    if (!Number.isInteger(s) || s < 0) {
+      throw new CommunicatorError(`shape[${k}]: must be an integer >= 0, got ${String(s)}`);
+    }
+    total *= s;
+  });
+  if (total !== length) {
+    throw new CommunicatorError(
+      `shape: [${shape.join(', ')}] holds ${total} elements but the buffer has ${length}`,
+    );
+  }
+  const n = shape.length;
+  if (!Number.isInteger(dim) || dim < -n || dim >= n) {
+    throw new CommunicatorError(`dim: must be an integer in [${-n}, ${n}), got ${String(dim)}`);
+  }
+  const dd = dim < 0 ? dim + n : dim;
+  let outer = 1;
+  let inner = 1;
+  for (let k = 0; k < dd; k++) outer *= shape[k]!;
+  for (let k = dd + 1; k < n; k++) inner *= shape[k]!;
+  return { dim: dd, outer, d: shape[dd]!, inner };
+}
+
+/**
+ * Calls `fn(o, i, x0, n, s)` for each row run of a tensor `[outer, d, inner]` that intersects the
+ * flat range `[start, start + count)`: the run covers elements `(o, i, x0 .. x0+n)`, which sit at
+ * offset `s` of the range.
+ */
+export function forEachRun(
+  start: number,
+  count: number,
+  sp: DimSplit,
+  fn: (o: number, i: number, x0: number, n: number, s: number) => void,
+): void {
+  const { d, inner } = sp;
+  if (inner === 0 || d === 0) return;
+  const end = start + count;
+  let e = start;
+  while (e < end) {
+    const q = Math.floor(e / inner);
+    const x0 = e - q * inner;
+    const n = Math.min(inner - x0, end - e);
+    const o = Math.floor(q / d);
+    fn(o, q - o * d, x0, n, e - start);
+    e += n;
+  }
+}
+
+/** Reads element k of a host buffer as a number (bf16 decoded). */
+function valueAt(src: HostArray, k: number, bf16: boolean): number {
+  return bf16 ? bf16ToNumber(src[k]!) : src[k]!;
+}
+
+/** `acc[at+k] = op(acc[at+k], src[from+k])` for k < n, in float64. */
+export function accumulate(
+  acc: Float64Array,
+  at: number,
+  src: HostArray,
+  from: number,
+  n: number,
+  op: ReduceOp,
+): void {
+  const bf16 = src instanceof Uint16Array;
+  if (op === 'sum') {
+    for (let k = 0; k < n; k++) acc[at + k]! += valueAt(src, from + k, bf16);
+  } else {
+    for (let k = 0; k < n; k++) acc[at + k] = Math.max(acc[at + k]!, valueAt(src, from + k, bf16));
+  }
+}
+
+/** A float64 accumulator initialised for `op` (0 for sum, −∞ for max). */
+export function newAccumulator(length: number, op: ReduceOp): Float64Array {
+  const acc = new Float64Array(length);
+  if (op === 'max') acc.fill(Number.NEGATIVE_INFINITY);
+  return acc;
+}
+
+/** Rounds a float64 accumulator into a buffer of `like`'s type (int32 sums wrap like NCCL's). */
+export function finishAccumulator(acc: Float64Array, like: HostArray): HostArray {
+  const out = allocLike(like, acc.length);
+  if (out instanceof Uint16Array) {
+    for (let k = 0; k < acc.length; k++) out[k] = numberToBf16(acc[k]!);
+  } else if (out instanceof Int32Array) {
+    for (let k = 0; k < acc.length; k++) out[k] = acc[k]! | 0;
+  } else {
+    out.set(acc);
+  }
+  return out;
+}
+
+/** Checks a reduce op name. */
+export function checkOp(op: unknown): ReduceOp {
+  if (op !== 'sum' && op !== 'max') {
+    throw new CommunicatorError(`op: must be 'sum' or 'max', got ${String(op)}`);
+  }
+  return op;
+}
