@@ -20,6 +20,8 @@ interface RequestState {
   numCachedBlocks: number;
   /** Hashes of the request's full virtual blocks so far, extended incrementally. */
   hashes: BlockHash[];
+  /** The cache salt the hashes were computed with. */
+  salt: string | null;
 }
 
 /**
@@ -221,10 +223,18 @@ export class PagedKVCacheManager implements KVCacheManager {
   }
 
   private state(request: KVCacheRequest): RequestState {
+    const salt = request.cacheSalt ?? null;
     let state = this.requests.get(request.requestId);
     if (state === undefined) {
-      state = { blocks: [], numCachedBlocks: 0, hashes: [] };
+      state = { blocks: [], numCachedBlocks: 0, hashes: [], salt };
       this.requests.set(request.requestId, state);
+    } else if (
+      state.salt !== salt ||
+      request.allTokenIds.length < state.hashes.length * this.virtualBlockSize
+    ) {
+      throw new RangeError(
+        `request ${request.requestId}: cacheSalt changed or allTokenIds shrank since it was first seen (a request id reused before free()?)`,
+      );
     }
     if (this.enablePrefixCaching) this.extendHashes(request, state);
     return state;
@@ -235,10 +245,9 @@ export class PagedKVCacheManager implements KVCacheManager {
     const vbs = this.virtualBlockSize;
     const tokens = request.allTokenIds;
     const numFull = Math.floor(tokens.length / vbs);
-    const salt = request.cacheSalt;
     for (let i = state.hashes.length; i < numFull; i++) {
       const parent = i === 0 ? null : (state.hashes[i - 1] as BlockHash);
-      const extra = i === 0 && salt !== undefined && salt !== null ? [salt] : null;
+      const extra = i === 0 && state.salt !== null ? [state.salt] : null;
       state.hashes.push(this.hashFn(parent, tokens.slice(i * vbs, (i + 1) * vbs), extra));
     }
   }
