@@ -293,7 +293,9 @@ export function createLocalGroups(topology: Topology, options: LocalCommOptions 
     const byRank = new Map<number, Communicator<HostArray>>();
     groups.forEach((g, gi) => {
       const members = createLocalCommunicators(g.length, { ...options, name: `${base}/${kind}${gi}` });
-      g.forEach((rank, k) => byRank.set(rank, members[k]!));
+      g.forEach((rank, k) => {
+        byRank.set(rank, members[k]!);
+      });
     });
     return byRank;
   };
