@@ -83,3 +83,16 @@ export class WaitingQueue {
     }
   }
 }
+
+/** Inserts `e` into `list` (sorted in service order) after every entry that is served before it. */
+export function insertSorted(list: Entry[], e: Entry, policy: SchedulingPolicy): void {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (compareEntries(policy, list[mid]!, e) <= 0) lo = mid + 1;
+    else hi = mid;
+  }
+  if (lo === list.length) list.push(e);
+  else list.splice(lo, 0, e);
+}

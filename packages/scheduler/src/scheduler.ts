@@ -1,7 +1,7 @@
 import type { KVCacheBlocks, KVCacheManager } from '@dcp/kv-cache';
 import { InvalidRequestError, SchedulerStateError } from './errors.js';
 import { type ResolvedSchedulerOptions, resolveOptions, type SchedulerOptions } from './options.js';
-import { compareEntries, type Entry, WaitingQueue } from './queue.js';
+import { type Entry, insertSorted, WaitingQueue } from './queue.js';
 import { createRequest } from './request.js';
 import { appendToken } from './stop.js';
 import type {
@@ -90,18 +90,10 @@ export class Scheduler {
       }
       let blocks = kv.allocateSlots(req, n);
       while (blocks === null) {
-        const v = this.victimIndex();
-        const victim = running[v]!;
-        running.splice(v, 1);
-        if (v < i) i--;
-        else if (v > i && pending(victim.req) === 1 && enableChunkedPrefill) decodesLeft--;
-        const k = sched.indexOf(victim);
-        if (k >= 0) {
-          budget += schedN[k]!;
-          sched.splice(k, 1);
-          schedN.splice(k, 1);
-          schedBlocks.splice(k, 1);
-        }
+        // `running` is kept in service order, so the victim (last) was not granted tokens yet
+        // this step: its fresh blocks may already be hashed, and must not be freed uncomputed.
+        const victim = running.pop()!;
+        if (enableChunkedPrefill && victim !== e && pending(victim.req) === 1) decodesLeft--;
         this.preempt(victim);
         preempted.push(victim.req.requestId);
         if (victim === e) break;
@@ -138,7 +130,7 @@ export class Scheduler {
       if (req.numCachedTokens < 0) req.numCachedTokens = hit.numComputedTokens;
       this.queries += req.allTokenIds.length;
       this.hits += hit.numComputedTokens;
-      running.push(e);
+      insertSorted(running, e, this.o.policy);
       newData.push({
         requestId: req.requestId,
         promptTokenIds: req.promptTokenIds.slice(),
@@ -296,14 +288,6 @@ export class Scheduler {
     req.numPreemptions++;
     this.preemptions++;
     this.waiting.push(e);
-  }
-
-  /** Index in `running` of the request to preempt: the last in service order. */
-  private victimIndex(): number {
-    const r = this.running;
-    let best = 0;
-    for (let k = 1; k < r.length; k++) if (compareEntries(this.o.policy, r[k]!, r[best]!) > 0) best = k;
-    return best;
   }
 
   private checkSampled(
