@@ -1,7 +1,16 @@
-export type { SamplingParams } from './sampling/params.js';
-export { validateSamplingParams } from './sampling/params.js';
+export { AsyncLLM } from './async-llm.js';
+export { EngineDeadError, RequestError } from './errors.js';
+export type { Executor } from './executor/executor.js';
+export { InProcessExecutor } from './executor/in-process-executor.js';
+export type { RequestStepOutput, StepInput, StepOutput, StepSampling } from './executor/protocol.js';
+export type { RankRunner } from './executor/worker-loop.js';
+export { LLMEngine, type LLMEngineParts } from './llm-engine.js';
+export type { CompletionDelta, FinishReason, TokenLogprobs } from './outputs.js';
+export type { EngineRequest, EngineSamplingParams } from './request-input.js';
+export { type SamplingParams, validateSamplingParams } from './sampling/params.js';
 export { randomSeed, uniformAt } from './sampling/rng.js';
 export { type SampledToken, sampleToken, type TokenLogprob } from './sampling/sampler.js';
 export { argmax, logSumExp, topKIndices } from './sampling/topk.js';
 export { IncrementalDetokenizer, type TokenDecoder } from './text/detokenizer.js';
 export { type StopCheck, StopStringMatcher } from './text/stop.js';
+export { type ChatMessage, createHfTokenizer, type TextTokenizer, TokenizerError } from './text/tokenizer.js';
