@@ -34,3 +34,6 @@ export async function loadHfModelConfig(path: string): Promise<ModelConfig> {
   }
   return parseHfModelConfig(json, file);
 }
+
+export type { FromOptionsExtra } from './cli-options.js';
+export { addEngineOptions, engineConfigFromOptions, parseCliArgs } from './cli-options.js';

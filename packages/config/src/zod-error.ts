@@ -10,31 +10,39 @@ function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
   return value;
 }
 
-function show(value: unknown): string {
+function show(value: unknown, rawStrings: boolean): string {
   if (value === undefined) return 'nothing';
+  if (rawStrings && typeof value === 'string' && value !== '') return value;
   const text = JSON.stringify(value);
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
 
 /**
  * Turns the first issue of a failed zod parse into a one-line {@link ConfigError} that names the
- * field, says what was expected and shows what was given.
+ * field (or its flag), says what was expected and shows what was given.
  */
 export function zodToConfigError(
   error: z.ZodError,
   input: unknown,
   options: {
+    /** Prefix of the message, e.g. the file name; empty for engine settings. */
     source: string;
-    fieldName?: (path: string) => string;
+    /** The flag label for a field path, when the value can come from a flag. */
     flag?: (path: string) => string | undefined;
+    /** Show given strings without quotes (command-line values are all strings). */
+    rawStrings?: boolean;
   },
 ): ConfigError {
   const issue = error.issues[0];
-  const path = issue ? issue.path.map(String).join('.') : '';
-  const field = options.fieldName ? options.fieldName(path) : path;
-  const flag = options.flag?.(path);
+  const raw = options.rawStrings ?? false;
+  const prefix = options.source ? `${options.source}: ` : '';
+  const field = issue ? issue.path.map(String).join('.') : '';
+  if (issue?.code === 'unrecognized_keys') {
+    const where = field ? ` in "${field}"` : '';
+    return new ConfigError(`${prefix}unknown setting(s) ${issue.keys.join(', ')}${where}`, { field });
+  }
+  const flag = options.flag?.(field);
   const what = issue ? issue.message.replace(/^Invalid input: /, '') : 'invalid value';
-  const got = issue ? show(valueAt(input, issue.path)) : show(input);
-  const name = flag ?? `"${field}"`;
-  return new ConfigError(`${options.source}: ${name}: ${what} (got ${got})`, { field, flag });
+  const got = show(issue ? valueAt(input, issue.path) : input, raw);
+  return new ConfigError(`${prefix}${flag ?? `"${field}"`}: ${what} (got ${got})`, { field, flag });
 }
