@@ -172,5 +172,5 @@ describe('PagedKVCacheManager: random allocate / hit / free / reset sequences', 
     expect(seen.freeQueueHits).toBeGreaterThan(20);
     expect(seen.refused).toBeGreaterThan(20);
     expect(seen.resets).toBeGreaterThan(20);
-  });
+  }, 30_000);
 });
