@@ -7,6 +7,16 @@ export type {
   BackendDescriptor,
   BlockSizeSpec,
 } from './descriptor.js';
+export {
+  bf16ToF32,
+  bf16ToNumber,
+  f16ToF32,
+  f16ToNumber,
+  f32ToBf16,
+  f32ToF16,
+  numberToBf16,
+  numberToF16,
+} from './half.js';
 export type { LseCombineOptions, LseCombineResult } from './lse-combine.js';
 export { lseCombine } from './lse-combine.js';
 export type {

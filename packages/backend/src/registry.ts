@@ -3,11 +3,12 @@
  */
 import { capabilityReasons } from './capabilities.js';
 import type { AttentionBackend, BackendConfig, BackendDescriptor } from './descriptor.js';
+import type { Tensor } from './tensor.js';
 
 /** A set of registered backend descriptors. Create one with `createBackendRegistry()`. */
 export interface BackendRegistry {
   /** Adds a descriptor; a second one with the same name replaces the first (an override). */
-  register(descriptor: BackendDescriptor): void;
+  register<T extends Tensor, B>(descriptor: BackendDescriptor<T, B>): void;
   /** Removes a backend by name; returns whether it was there. */
   unregister(name: string): boolean;
   /** The descriptor of `name`, if registered. */
@@ -31,7 +32,10 @@ export function createBackendRegistry(): BackendRegistry {
       if (typeof descriptor.create !== 'function') {
         throw new TypeError(`backend descriptor ${descriptor.name}: create must be a function`);
       }
-      entries.set(descriptor.name, { descriptor, order: order++ });
+      entries.set(descriptor.name, {
+        descriptor: descriptor as unknown as BackendDescriptor,
+        order: order++,
+      });
     },
     unregister(name) {
       return entries.delete(name);

@@ -1,0 +1,237 @@
+/**
+ * Attention kernels: MLA decode over the paged latent cache (absorbed form, with LSE), varlen
+ * prefill attention, and the two-state LSE merge.
+ */
+import type { DecodeMeta, Tensor, VarlenMeta } from '@dcp/backend';
+import { axpy, dot } from './gemm.js';
+import type { Scratch } from './scratch.js';
+import { arg, commit, expectNumel, f32, i32, lastDim, outF32, readRow } from './tensor.js';
+
+const NEG_INF = Number.NEGATIVE_INFINITY;
+
+/** MLA decode: latent queries against this rank's cache entries. */
+export function mlaDecode(
+  q: Tensor,
+  cache: Tensor,
+  meta: DecodeMeta,
+  scale: number,
+  out: Tensor,
+  lse: Tensor,
+  s: Scratch,
+): void {
+  const C = arg(cache, 'mlaDecode cache');
+  if (C.shape.length !== 3) throw new RangeError(`mlaDecode cache: must be [numBlocks, blockSize, width]`);
+  const [nb, B, width] = C.shape as [number, number, number];
+  const lens = i32(meta.seqLens, 'mlaDecode seqLens');
+  const bt = i32(meta.blockTable, 'mlaDecode blockTable');
+  const rowOf = meta.tokenToRow ? i32(meta.tokenToRow, 'mlaDecode tokenToRow') : null;
+  const n = lens.length;
+  const Q = f32(q, 'mlaDecode q');
+  if (lastDim(arg(q, 'mlaDecode q')) !== width)
+    throw new RangeError(`mlaDecode q: last dim must be the cache width ${width}`);
+  const Lt = arg(lse, 'mlaDecode lse');
+  if (Lt.dtype !== 'f32') throw new TypeError('mlaDecode lse: must be f32');
+  const H = n === 0 ? 0 : Q.length / (n * width);
+  if (!Number.isInteger(H)) throw new RangeError(`mlaDecode q: must be [${n}, H, ${width}]`);
+  expectNumel(Lt, n * H, 'mlaDecode lse', `[${n}, ${H}]`);
+  const Ot = arg(out, 'mlaDecode out');
+  const L = lastDim(Ot);
+  expectNumel(Ot, n * H * L, 'mlaDecode out', `[${n}, ${H}, L]`);
+  if (L > width) throw new RangeError(`mlaDecode out: value width ${L} exceeds the cache width ${width}`);
+  if (rowOf && rowOf.length !== n) throw new RangeError(`mlaDecode tokenToRow: must have ${n} entries`);
+  const BT = arg(meta.blockTable, 'mlaDecode blockTable');
+  if (BT.shape.length !== 2)
+    throw new RangeError(`mlaDecode blockTable: must be [numReqs, maxBlocks], got [${BT.shape.join(', ')}]`);
+  const [numRows, maxBlocks] = BT.shape as [number, number];
+  if (!rowOf && numRows < n)
+    throw new RangeError(`mlaDecode blockTable: ${numRows} rows for ${n} tokens (pass tokenToRow)`);
+  const O = outF32(out, 'mlaDecode out');
+  const LS = Lt.data as Float32Array;
+  const direct = C.dtype === 'f32';
+  const Cf = C.data as Float32Array;
+  const krow = s.get('dec-k', width);
+  for (let t = 0; t < n; t++) {
+    const len = lens[t]!;
+    const row = rowOf ? rowOf[t]! : t;
+    if (row < 0 || row >= numRows)
+      throw new RangeError(`mlaDecode tokenToRow[${t}]: ${row} outside [0, ${numRows})`);
+    if (len < 0 || len > maxBlocks * B)
+      throw new RangeError(`mlaDecode seqLens[${t}]: ${len} outside [0, ${maxBlocks * B}]`);
+    if (len === 0) {
+      O.fill(0, t * H * L, (t + 1) * H * L);
+      LS.fill(NEG_INF, t * H, (t + 1) * H);
+      continue;
+    }
+    const S = s.get('dec-s', H * len);
+    const qo = t * H * width;
+    // Pass 1: scores, one cache row at a time against every head.
+    for (let j = 0; j < len; j++) {
+      const block = bt[row * maxBlocks + Math.floor(j / B)]!;
+      if (block < 0 || block >= nb)
+        throw new RangeError(`mlaDecode blockTable[${row}]: block ${block} outside [0, ${nb})`);
+      const at = (block * B + (j % B)) * width;
+      const K = direct ? Cf : readRow(C.data, C.dtype, at, width, krow);
+      const ko = direct ? at : 0;
+      for (let h = 0; h < H; h++) S[h * len + j] = scale * dot(Q, qo + h * width, K, ko, width);
+    }
+    // Softmax per head (probabilities stay in S).
+    for (let h = 0; h < H; h++) {
+      let m = NEG_INF;
+      for (let j = 0; j < len; j++) m = Math.max(m, S[h * len + j]!);
+      let sum = 0;
+      for (let j = 0; j < len; j++) {
+        const e = Math.exp(S[h * len + j]! - m);
+        S[h * len + j] = e;
+        sum += e;
+      }
+      const inv = 1 / sum;
+      for (let j = 0; j < len; j++) S[h * len + j] = S[h * len + j]! * inv;
+      LS[t * H + h] = Math.log(sum) + m;
+    }
+    // Pass 2: weighted sum of the value part (first L columns of each row).
+    const oo = t * H * L;
+    O.fill(0, oo, oo + H * L);
+    for (let j = 0; j < len; j++) {
+      const block = bt[row * maxBlocks + Math.floor(j / B)]!;
+      const at = (block * B + (j % B)) * width;
+      const V = direct ? Cf : readRow(C.data, C.dtype, at, L, krow);
+      const vo = direct ? at : 0;
+      for (let h = 0; h < H; h++) axpy(S[h * len + j]!, V, vo, O, oo + h * L, L);
+    }
+  }
+  commit(out, O);
+}
+
+/** Varlen attention (causal bottom-right or non-causal) with an optional shared key part. */
+export function attention(
+  q: Tensor,
+  k: Tensor,
+  kShared: Tensor | null,
+  v: Tensor,
+  meta: VarlenMeta,
+  scale: number,
+  out: Tensor,
+  lse: Tensor,
+  s: Scratch,
+): void {
+  const cuQ = i32(meta.cuSeqLensQ, 'attention cuSeqLensQ');
+  const cuK = i32(meta.cuSeqLensK, 'attention cuSeqLensK');
+  if (cuQ.length !== cuK.length || cuQ.length < 1)
+    throw new RangeError('attention: cuSeqLensQ and cuSeqLensK must both be [numReqs + 1]');
+  const R = cuQ.length - 1;
+  const nq = cuQ[R]!;
+  const nk = cuK[R]!;
+  const Lt = arg(lse, 'attention lse');
+  if (Lt.dtype !== 'f32') throw new TypeError('attention lse: must be f32');
+  if (nq === 0) return;
+  const H = Lt.data.length / nq;
+  if (!Number.isInteger(H) || H < 1) throw new RangeError(`attention lse: must be [${nq}, H]`);
+  const Q = f32(q, 'attention q');
+  const dq = Q.length / (nq * H);
+  const K = f32(k, 'attention k');
+  const V = f32(v, 'attention v');
+  const KS = kShared ? f32(kShared, 'attention kShared') : null;
+  const dk = nk === 0 ? dq - (KS ? lastDim(arg(kShared, 'attention kShared')) : 0) : K.length / (nk * H);
+  const dr = KS ? (nk === 0 ? dq - dk : KS.length / nk) : 0;
+  if (!Number.isInteger(dq) || dk + dr !== dq) {
+    throw new RangeError(`attention: q head width ${dq} must equal k width ${dk} + kShared width ${dr}`);
+  }
+  const Ot = arg(out, 'attention out');
+  const dv = lastDim(Ot);
+  expectNumel(Ot, nq * H * dv, 'attention out', `[${nq}, ${H}, ${dv}]`);
+  if (nk > 0 && V.length !== nk * H * dv) throw new RangeError(`attention v: must be [${nk}, ${H}, ${dv}]`);
+  const O = outF32(out, 'attention out');
+  const LS = Lt.data as Float32Array;
+  for (let r = 0; r < R; r++) {
+    const q0 = cuQ[r]!;
+    const qLen = cuQ[r + 1]! - q0;
+    const k0 = cuK[r]!;
+    const kLen = cuK[r + 1]! - k0;
+    if (qLen < 0 || kLen < 0) throw new RangeError(`attention: cuSeqLens decrease at request ${r}`);
+    const S = s.get('att-s', Math.max(1, kLen));
+    for (let i = 0; i < qLen; i++) {
+      const vis = meta.causal ? Math.min(kLen, Math.max(0, kLen - qLen + i + 1)) : kLen;
+      for (let h = 0; h < H; h++) {
+        const row = (q0 + i) * H + h;
+        const oo = row * dv;
+        O.fill(0, oo, oo + dv);
+        if (vis === 0) {
+          LS[row] = NEG_INF;
+          continue;
+        }
+        const qo = row * dq;
+        let m = NEG_INF;
+        for (let j = 0; j < vis; j++) {
+          let sc = dot(Q, qo, K, ((k0 + j) * H + h) * dk, dk);
+          if (KS) sc += dot(Q, qo + dk, KS, (k0 + j) * dr, dr);
+          sc *= scale;
+          S[j] = sc;
+          if (sc > m) m = sc;
+        }
+        let sum = 0;
+        for (let j = 0; j < vis; j++) {
+          const e = Math.exp(S[j]! - m);
+          S[j] = e;
+          sum += e;
+        }
+        const inv = 1 / sum;
+        for (let j = 0; j < vis; j++) axpy(S[j]! * inv, V, ((k0 + j) * H + h) * dv, O, oo, dv);
+        LS[row] = Math.log(sum) + m;
+      }
+    }
+  }
+  commit(out, O);
+}
+
+function clean(x: number): number {
+  return Number.isNaN(x) || x === Number.POSITIVE_INFINITY ? NEG_INF : x;
+}
+
+/** Merges two partial attention states by their LSE. */
+export function mergeAttnStates(
+  a: Tensor,
+  lseA: Tensor,
+  b: Tensor,
+  lseB: Tensor,
+  out: Tensor,
+  outLse: Tensor | null,
+): void {
+  const A = f32(a, 'mergeAttnStates a');
+  const Bv = f32(b, 'mergeAttnStates b');
+  const LA = f32(lseA, 'mergeAttnStates lseA');
+  const LB = f32(lseB, 'mergeAttnStates lseB');
+  const rows = LA.length;
+  if (LB.length !== rows) throw new RangeError('mergeAttnStates: lseA and lseB must have the same shape');
+  if (A.length !== Bv.length) throw new RangeError('mergeAttnStates: a and b must have the same shape');
+  const D = rows === 0 ? 0 : A.length / rows;
+  if (!Number.isInteger(D))
+    throw new RangeError(`mergeAttnStates a: must be [n, H, D] for lse of ${rows} rows`);
+  expectNumel(arg(out, 'mergeAttnStates out'), A.length, 'mergeAttnStates out', `a's shape`);
+  const OL = outLse ? arg(outLse, 'mergeAttnStates outLse') : null;
+  if (OL && (OL.dtype !== 'f32' || OL.data.length !== rows))
+    throw new RangeError(`mergeAttnStates outLse: must be f32 with ${rows} elements`);
+  const O = outF32(out, 'mergeAttnStates out');
+  for (let r = 0; r < rows; r++) {
+    const la = clean(LA[r]!);
+    const lb = clean(LB[r]!);
+    const m = Math.max(la, lb);
+    const o = r * D;
+    if (m === NEG_INF) {
+      O.fill(0, o, o + D);
+      if (OL) (OL.data as Float32Array)[r] = NEG_INF;
+      continue;
+    }
+    const wa = Math.exp(la - m);
+    const wb = Math.exp(lb - m);
+    const inv = 1 / (wa + wb);
+    const fa = wa * inv;
+    const fb = wb * inv;
+    for (let d = 0; d < D; d++) {
+      const x = fa === 0 ? 0 : fa * A[o + d]!;
+      const y = fb === 0 ? 0 : fb * Bv[o + d]!;
+      O[o + d] = x + y;
+    }
+    if (OL) (OL.data as Float32Array)[r] = Math.log(wa + wb) + m;
+  }
+  commit(out, O);
+}
