@@ -182,7 +182,7 @@ export class Scheduler {
    * for every scheduled request still live. Requests aborted since the step are skipped.
    */
   updateFromOutput(output: SchedulerOutput, sampled: Readonly<Record<string, readonly number[]>>): RequestOutput[] {
-    if (!this.unapplied.delete(output?.step)) {
+    if (!this.unapplied.has(output?.step)) {
       throw new SchedulerStateError(`step ${String(output?.step)} was not scheduled or was already applied`);
     }
     if (sampled === null || typeof sampled !== 'object') {
@@ -190,6 +190,7 @@ export class Scheduler {
     }
     const items = [...output.scheduledCachedRequests, ...output.scheduledNewRequests];
     this.checkSampled(items, sampled);
+    this.unapplied.delete(output.step);
     const outs: RequestOutput[] = [];
     let anyFinished = false;
     for (const it of items) {

@@ -113,6 +113,11 @@ export class FakeWorker {
         numComputed: n.numComputedTokens,
         numTokens: n.promptTokenIds.length + n.outputTokenIds.length,
       };
+      const all = [...n.promptTokenIds, ...n.outputTokenIds];
+      const expected = all.slice(n.numComputedTokens, n.numComputedTokens + n.numScheduledTokens);
+      if (JSON.stringify(expected) !== JSON.stringify(n.tokenIds)) {
+        throw new Error(`worker: ${n.requestId} tokenIds disagree with its prompt and outputs`);
+      }
       this.reqs.set(n.requestId, r);
       this.run(n.requestId, r, n.tokenIds, sampled);
       total += n.numScheduledTokens;
