@@ -52,7 +52,14 @@ describe('makeTopology group tables', () => {
   it('tp8·dcp8: the DCP group is the TP group; defaults give a single rank', () => {
     expect(makeTopology({ tp: 8, dcp: 8 }).dcpGroups).toEqual([seq(0, 8)]);
     const one = makeTopology({ tp: 1 });
-    expect(one).toMatchObject({ worldSize: 1, pp: 1, dcp: 1, tpGroups: [[0]], dcpGroups: [[0]], ppGroups: [[0]] });
+    expect(one).toMatchObject({
+      worldSize: 1,
+      pp: 1,
+      dcp: 1,
+      tpGroups: [[0]],
+      dcpGroups: [[0]],
+      ppGroups: [[0]],
+    });
   });
 
   it('every rank sits in exactly one group of each kind, consistent with its RankInfo', () => {
@@ -171,7 +178,9 @@ describe('layerRange', () => {
   });
 
   it('refuses an empty stage and bad input', () => {
-    expect(() => layerRange(3, 4, 0)).toThrow(/^pp: 4 pipeline stages for 3 layers would leave a stage empty/);
+    expect(() => layerRange(3, 4, 0)).toThrow(
+      /^pp: 4 pipeline stages for 3 layers would leave a stage empty/,
+    );
     expect(() => layerRange(0, 1, 0)).toThrow(/^numLayers:/);
     expect(() => layerRange(8, 2, 2)).toThrow(/^ppRank:/);
     expect(() => layerRange(8, 0, 0)).toThrow(/^pp:/);
