@@ -1,1 +1,23 @@
-export {};
+export type { BatchPlan, DcpLayout, ForwardBatch } from './batch.js';
+export { planBatch } from './batch.js';
+export { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, toHostData } from './dtype.js';
+export { dummyScale, dummyTensor, dummyUniform, nameHash } from './dummy.js';
+export { ModelError, WeightLoadError } from './errors.js';
+export type { ForwardResult, LoadOptions, ModelOptions } from './model.js';
+export { DeepseekV2Model } from './model.js';
+export type { TensorSpec } from './names.js';
+export { layerTensorSpecs, modelTensorSpecs, parameterCount } from './names.js';
+export type { RopeTables } from './rope.js';
+export { ropeCosSin, ropeTables, yarnMscale } from './rope.js';
+export type { ModelShard, ShardSlice } from './sharding.js';
+export {
+  expertRange,
+  fullShard,
+  localHeads,
+  shardSlice,
+  splitRange,
+  takeSlice,
+  vocabRange,
+} from './sharding.js';
+export type { LoadProgress, PlannedTensor, WeightSource } from './weight-source.js';
+export { dummyWeightSource, planTensors } from './weight-source.js';
