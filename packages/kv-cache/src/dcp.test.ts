@@ -48,7 +48,10 @@ describe('PagedKVCacheManager under DCP (virtual blocks of blockSize × dcp toke
       // and stores its k-th owned token at slot table[v] · blockSize + k.
       const seenInBlock = new Map<number, number>();
       positions.forEach((p, k) => {
-        if (p % dcp !== rank) return expect(slots[k]).toBe(-1);
+        if (p % dcp !== rank) {
+          expect(slots[k]).toBe(-1);
+          return;
+        }
         const v = Math.floor(p / (blockSize * dcp));
         const nth = seenInBlock.get(v) ?? 0;
         seenInBlock.set(v, nth + 1);
