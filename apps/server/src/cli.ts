@@ -1,2 +1,5 @@
 #!/usr/bin/env node
-export {};
+import { processIo } from './io.js';
+import { runCli } from './program.js';
+
+process.exitCode = await runCli(process.argv.slice(2), processIo());

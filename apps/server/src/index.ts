@@ -1,1 +1,9 @@
-export {};
+export {
+  DEFAULT_NUM_HEADS,
+  describeLayout,
+  type LayoutSource,
+  layoutJson,
+  registerCheckConfig,
+} from './commands/check-config.js';
+export { type CliIo, processIo } from './io.js';
+export { createProgram, EXIT_USAGE, runCli } from './program.js';
