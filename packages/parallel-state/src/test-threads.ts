@@ -1,8 +1,7 @@
 /** Runs test workers (dist/test-worker.js) as the ranks of a topology. Test-only helper. */
 // biome-ignore lint/correctness/noNodejsModules: spawning worker_threads is the point of these tests
 import { Worker } from 'node:worker_threads';
-import type { HostArray } from './communicator.js';
-import type { WorkerInput, WorkerStep } from './test-worker.js';
+import type { StepResult, WorkerInput, WorkerStep } from './test-worker.js';
 import { createThreadCommState, type ThreadCommOptions, watchWorkers } from './thread-state.js';
 import type { Topology } from './topology.js';
 
@@ -13,7 +12,7 @@ export interface RankOutcome {
   step?: number;
   name?: string;
   message?: string;
-  results: (HostArray | null)[];
+  results: StepResult[];
 }
 
 const WORKER = new URL('../dist/test-worker.js', import.meta.url);

@@ -31,7 +31,12 @@ export interface WorkerInput {
   exitCode?: number;
   /** Never enter this step: stay alive doing nothing until terminated. */
   idleAtStep?: number;
+  /** Record a failing step as `{ error }` in the results and go on with the next one. */
+  keepGoing?: boolean;
 }
+
+/** One step's result: the output buffer, null for steps without one, or the error of a failed step. */
+export type StepResult = HostArray | null | { error: string; name: string };
 
 async function runStep(groups: ReturnType<typeof threadGroupsFor>, s: WorkerStep): Promise<HostArray | null> {
   const c = groups[s.group];
@@ -61,7 +66,7 @@ async function runStep(groups: ReturnType<typeof threadGroupsFor>, s: WorkerStep
 async function main(): Promise<void> {
   const data = workerData as WorkerInput;
   const groups = threadGroupsFor(data.state, data.rank);
-  const results: (HostArray | null)[] = [];
+  const results: StepResult[] = [];
   for (let i = 0; i < data.steps.length; i++) {
     const step = data.steps[i]!;
     if (i === data.idleAtStep) {
@@ -78,6 +83,10 @@ async function main(): Promise<void> {
       results.push(await runStep(groups, step));
     } catch (e) {
       const err = e as Error;
+      if (data.keepGoing) {
+        results.push({ error: err.message, name: err.name });
+        continue;
+      }
       parentPort!.postMessage({ ok: false, step: i, name: err.name, message: err.message, results });
       return;
     }

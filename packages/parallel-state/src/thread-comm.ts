@@ -38,7 +38,13 @@ const KINDS: CollectiveKind[] = [
 ];
 const DTYPES: HostDType[] = ['f32', 'bf16', 'i32'];
 const DESC_FIELDS = ['kind', 'dtype', 'length', 'dim', 'op', 'root', 'shape'];
-const BROKEN_REASONS = ['', 'a member died', 'a timeout', 'mismatched calls', 'a send/recv mismatch'];
+const BROKEN_REASONS = [
+  '',
+  'a member died',
+  'a timeout waiting',
+  'mismatched calls',
+  'a send/recv size mismatch',
+];
 /** Longest single sleep; waiters re-check liveness, the broken flag and the deadline this often. */
 const SLICE_MS = 250;
 
@@ -111,21 +117,32 @@ export class ThreadCommunicator implements Communicator<HostArray> {
     return this.group.name;
   }
 
-  private fail(reason: number, message: string): never {
-    Atomics.compareExchange(this.ctl, CTRL_BROKEN, 0, reason * 256 + this.rank + 1);
+  /**
+   * Marks the group broken (first failure wins: reason, the member at fault, who saw it), wakes
+   * every waiter and throws. Later calls on any member fail fast with the same story.
+   */
+  private fail(reason: number, culprit: number, message: string): never {
+    const word = (reason << 16) | ((culprit + 1) << 8) | (this.rank + 1);
+    Atomics.compareExchange(this.ctl, CTRL_BROKEN, 0, word);
     Atomics.add(this.ctl, CTRL_COUNTER, 1);
     Atomics.notify(this.ctl, CTRL_COUNTER);
     throw new CommunicatorError(message);
   }
 
-  private checkBroken(): void {
+  private checkBroken(what: string): void {
     const b = Atomics.load(this.ctl, CTRL_BROKEN);
-    if (b !== 0) {
-      const by = (b & 255) - 1;
-      throw new CommunicatorError(
-        `group ${this.name}: unusable after ${BROKEN_REASONS[b >> 8] ?? 'a failure'} seen by member ${by} (rank ${this.group.ranks[by]}); see the first error`,
-      );
-    }
+    if (b === 0) return;
+    const by = (b & 255) - 1;
+    const culprit = ((b >> 8) & 255) - 1;
+    const rank = this.group.ranks[culprit];
+    const code = rank === undefined ? undefined : rankExitCode(this.state, rank);
+    const story =
+      b >> 16 === 1 && code !== undefined
+        ? `rank ${rank} (member ${culprit}) exited with code ${code}`
+        : `${BROKEN_REASONS[b >> 16] ?? 'a failure'} involving rank ${rank} (member ${culprit})`;
+    throw new CommunicatorError(
+      `group ${this.name}: ${what} on member ${this.rank} cannot run: ${story}, first seen by member ${by}; the group is unusable`,
+    );
   }
 
   /** Waits until `done()`, sleeping on `view[index]`; `check()` throws to abort. */
@@ -158,12 +175,13 @@ export class ThreadCommunicator implements Communicator<HostArray> {
 
   /** Throws for a missing member that has exited, or once `deadline` passes. */
   private checkMissing(missing: () => number[], what: string, deadline: number): void {
-    this.checkBroken();
+    this.checkBroken(what);
     for (const m of missing()) {
       const code = rankExitCode(this.state, this.group.ranks[m]!);
       if (code !== undefined) {
         this.fail(
           1,
+          m,
           `group ${this.name}: rank ${this.group.ranks[m]} (member ${m}) exited with code ${code} while member ${this.rank} waited for it in ${what}`,
         );
       }
@@ -172,6 +190,7 @@ export class ThreadCommunicator implements Communicator<HostArray> {
       const ms = missing();
       this.fail(
         2,
+        ms[0] ?? 0,
         `group ${this.name}: ${what} timed out after ${this.state.timeoutMs} ms on member ${this.rank}; member(s) ${ms.join(', ')} (rank ${ms.map((m) => this.group.ranks[m]).join(', ')}) never arrived`,
       );
     }
@@ -216,6 +235,7 @@ export class ThreadCommunicator implements Communicator<HostArray> {
               : String(d[k]);
       this.fail(
         3,
+        m,
         `group ${this.name}: ${seq} does not match across members: ${field} ${show(ref)} on member 0 vs ${show(other)} on member ${m}`,
       );
     }
@@ -229,7 +249,7 @@ export class ThreadCommunicator implements Communicator<HostArray> {
     op: ReduceOp = 'sum',
     root = 0,
   ): Promise<HostArray> {
-    this.checkBroken();
+    this.checkBroken(kind);
     const call = describeCall(kind, this.size, input, shape, dim, op, root);
     const { slotBytes } = this.state;
     const slots = this.group.slots;
@@ -296,9 +316,9 @@ export class ThreadCommunicator implements Communicator<HostArray> {
   }
 
   async send(input: HostArray, peer: number): Promise<void> {
-    this.checkBroken();
-    const dtype = hostDType(input);
     const what = `send to member ${peer}`;
+    this.checkBroken(what);
+    const dtype = hostDType(input);
     const { c, wait, dataAt } = this.channel(this.rank, peer, peer, what);
     const p2p = this.p2p;
     const per = Math.floor(this.state.p2pBytes / bytesPer(dtype));
@@ -319,9 +339,9 @@ export class ThreadCommunicator implements Communicator<HostArray> {
   }
 
   async recv(output: HostArray, peer: number): Promise<HostArray> {
-    this.checkBroken();
-    const dtype = hostDType(output, 'output');
     const what = `recv from member ${peer}`;
+    this.checkBroken(what);
+    const dtype = hostDType(output, 'output');
     const { c, wait, dataAt } = this.channel(peer, this.rank, peer, what);
     const p2p = this.p2p;
     const per = Math.floor(this.state.p2pBytes / bytesPer(dtype));
@@ -334,6 +354,7 @@ export class ThreadCommunicator implements Communicator<HostArray> {
       if (total !== output.length || sentType !== dtype) {
         this.fail(
           4,
+          peer,
           `group ${this.name}: ${what}: member ${peer} sent ${total} ${sentType} elements, member ${this.rank} expects ${output.length} ${dtype}`,
         );
       }
