@@ -5,7 +5,15 @@
 import type { AttentionBackend, Tensor } from '@dcp/backend';
 import type { ModelConfig } from '@dcp/config';
 import { createCpuMlaBackend } from '@dcp/cpu-mla';
-import { createLocalGroups, layerRange, makeTopology, slotMapping, type Topology } from '@dcp/parallel-state';
+import {
+  type Communicator,
+  createLocalGroups,
+  type HostArray,
+  layerRange,
+  makeTopology,
+  slotMapping,
+  type Topology,
+} from '@dcp/parallel-state';
 import { DeepseekV2Model } from '../model.js';
 import { fullShard, type ModelShard } from '../sharding.js';
 import type { WeightSource } from '../weight-source.js';
@@ -24,10 +32,7 @@ export interface RankModel {
   model: DeepseekV2Model<Tensor, unknown>;
   dcpRank: number;
   shard: ModelShard;
-  pp: {
-    send(t: Float32Array, peer: number): Promise<void>;
-    recv(o: Float32Array, peer: number): Promise<Float32Array>;
-  } | null;
+  pp: Communicator<HostArray> | null;
 }
 
 /** Loads every rank of `layout` over cpu-mla (f32), with caches of `numBlocks × blockSize`. */
@@ -70,7 +75,7 @@ export async function loadRanks(
         model,
         dcpRank: info.dcpRank,
         shard,
-        pp: layout.pp > 1 ? (g.pp as never) : null,
+        pp: layout.pp > 1 ? g.pp : null,
       };
     }),
   );
@@ -119,8 +124,8 @@ export async function runRequest(
         const b = r.model.backend;
         const h = config.hiddenSize;
         if (!r.shard.isFirstStage) {
-          const buf = await r.pp!.recv(new Float32Array(q * h), 0);
-          batch.hidden = b.upload(buf, [q, h], 'f32');
+          const buf = await r.pp!.recv(new Float32Array(q * h), r.pp!.rank - 1);
+          batch.hidden = b.upload(buf as Float32Array, [q, h], 'f32');
         }
         const res = await r.model.forward(batch);
         if (res.hidden) {
