@@ -65,6 +65,7 @@ describe('hashBlockTokens', () => {
     expect(() => hashBlockTokens(null, [1, -1])).toThrow(/tokens\[1\]/);
     expect(() => hashBlockTokens(null, [1.5])).toThrow(/tokens\[0\]/);
     expect(() => hashBlockTokens('abc', [1])).toThrow(/parent/);
+    expect(() => hashBlockTokens('z'.repeat(64), [1])).toThrow(/parent/);
     expect(() => hashBlockTokens(null, [1], [{} as unknown as string])).toThrow(/extraKeys/);
   });
 });

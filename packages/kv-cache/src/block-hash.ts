@@ -1,5 +1,5 @@
 import { sha256 } from '@noble/hashes/sha2.js';
-import { bytesToHex, hexToBytes, utf8ToBytes } from '@noble/hashes/utils.js';
+import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
 
 /** A block hash: 64 lowercase hex characters of a SHA-256 digest. */
 export type BlockHash = string;
@@ -50,42 +50,67 @@ export function hashBlockTokens(
   }
   const headLength = 1 + (parent === null ? 0 : 32) + 4;
   const buf = new Uint8Array(headLength + 4 * tokens.length + 4 + keyLength);
-  const view = new DataView(buf.buffer);
   let at = 0;
   if (parent === null) {
     buf[at++] = ROOT;
   } else {
-    if (typeof parent !== 'string' || parent.length !== 64) {
-      throw new TypeError('hashBlockTokens: parent must be a 64-character hex BlockHash or null');
-    }
     buf[at++] = CHILD;
-    buf.set(hexToBytes(parent), at);
+    putHex32(buf, at, parent);
     at += 32;
   }
-  view.setUint32(at, tokens.length, true);
+  putU32(buf, at, tokens.length);
   at += 4;
   for (let i = 0; i < tokens.length; i++) {
     const t = tokens[i] as number;
     if (!(Number.isInteger(t) && t >= 0 && t <= 0xffffffff)) {
       throw new RangeError(`hashBlockTokens: tokens[${i}] must be an integer in [0, 2^32), got ${t}`);
     }
-    view.setUint32(at, t, true);
+    putU32(buf, at, t);
     at += 4;
   }
-  view.setUint32(at, keys.length, true);
+  putU32(buf, at, keys.length);
   at += 4;
   for (const key of keys) {
     if (typeof key === 'number') {
       buf[at++] = TAG_NUMBER;
-      view.setFloat64(at, key, true);
+      new DataView(buf.buffer).setFloat64(at, key, true);
       at += 8;
     } else {
       buf[at++] = TAG_STRING;
-      view.setUint32(at, key.length, true);
+      putU32(buf, at, key.length);
       at += 4;
       buf.set(key, at);
       at += key.length;
     }
   }
   return bytesToHex(sha256(buf));
+}
+
+/** Writes `v` (an integer in [0, 2³²)) little-endian at `at`. */
+function putU32(buf: Uint8Array, at: number, v: number): void {
+  buf[at] = v & 0xff;
+  buf[at + 1] = (v >>> 8) & 0xff;
+  buf[at + 2] = (v >>> 16) & 0xff;
+  buf[at + 3] = (v >>> 24) & 0xff;
+}
+
+/** Decodes a 64-character hex digest into 32 bytes at `at`. */
+function putHex32(buf: Uint8Array, at: number, hex: string): void {
+  if (typeof hex !== 'string' || hex.length !== 64) {
+    throw new TypeError('hashBlockTokens: parent must be a 64-character hex BlockHash or null');
+  }
+  for (let i = 0; i < 32; i++) {
+    const hi = nibble(hex.charCodeAt(2 * i));
+    const lo = nibble(hex.charCodeAt(2 * i + 1));
+    if ((hi | lo) < 0) throw new TypeError('hashBlockTokens: parent must be a 64-character hex BlockHash or null');
+    buf[at + i] = (hi << 4) | lo;
+  }
+}
+
+/** Value of one hex digit's char code, or −1. */
+function nibble(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48; // 0-9
+  if (c >= 97 && c <= 102) return c - 87; // a-f
+  if (c >= 65 && c <= 70) return c - 55; // A-F
+  return -1;
 }
