@@ -133,7 +133,8 @@ export function makeEngineConfig(
   if (!result.success) {
     throw zodToConfigError(result.error, merged, { source: '', flag: flagForField, rawStrings: true });
   }
-  const config: EngineConfig = result.data;
+  const { model, parallel, cache, scheduler, load, attentionBackend, skipTokenizerInit } = result.data;
+  const config: EngineConfig = { model, parallel, cache, scheduler, load, attentionBackend, skipTokenizerInit };
   validateEngineConfig(config, options.modelConfig ?? null);
   return config;
 }
