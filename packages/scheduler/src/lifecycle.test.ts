@@ -48,7 +48,7 @@ describe('stop conditions through the scheduler', () => {
     s.addRequest({ requestId: 'stop', promptTokenIds: ids(3), sampling: { stopTokenIds: [5], maxTokens: 10 } });
     s.addRequest({ requestId: 'ign', promptTokenIds: ids(3), sampling: { ignoreEos: true, maxTokens: 3 } });
     s.addRequest({ requestId: 'len', promptTokenIds: ids(18), sampling: { ignoreEos: true, maxTokens: 10 } });
-    const feed = [
+    const feed: Record<string, number[]>[] = [
       { eos: [2], stop: [9], ign: [2], len: [2] },
       { eos: [2], stop: [5], ign: [2], len: [2] },
       { ign: [2] },

@@ -52,11 +52,11 @@ describe('preemption by recompute', () => {
     expect(sixth.out.finishedRequestIds).toEqual(['A']);
     const resumed = sixth.out.scheduledNewRequests[0]!;
     expect(resumed.requestId).toBe('B');
-    expect(resumed.outputTokenIds).toEqual(streamed.B.slice(0, 3));
+    expect(resumed.outputTokenIds).toEqual(streamed.B!.slice(0, 3));
     // Prompt + 3 outputs = 9 tokens to recompute, minus whatever whole blocks the prefix cache kept.
     expect(resumed.numComputedTokens % 4).toBe(0);
     expect(resumed.numComputedTokens + resumed.numScheduledTokens).toBe(9);
-    expect(resumed.tokenIds).toEqual([...ids(6, 40), ...streamed.B.slice(0, 3)].slice(resumed.numComputedTokens));
+    expect(resumed.tokenIds).toEqual([...ids(6, 40), ...streamed.B!.slice(0, 3)].slice(resumed.numComputedTokens));
 
     while (s.hasPendingWork()) collect(step().res);
     const ref = (p: number[], maxTokens: number) => referenceGenerate(p, { maxTokens }, VOCAB, 16).tokens;

@@ -182,21 +182,17 @@ export class Scheduler {
    * for every scheduled request still live. Requests aborted since the step are skipped.
    */
   updateFromOutput(output: SchedulerOutput, sampled: Readonly<Record<string, readonly number[]>>): RequestOutput[] {
-    if (!this.unapplied.has(output?.step)) {
-      throw new SchedulerStateError(`step ${String(output?.step)} was not scheduled or was already applied`);
-    }
-    if (sampled === null || typeof sampled !== 'object') {
-      throw new SchedulerStateError('sampled must be an object mapping requestId to token ids');
-    }
-    const items = [...output.scheduledCachedRequests, ...output.scheduledNewRequests];
-    this.checkSampled(items, sampled);
+    const live = this.checkOutput(output, sampled);
     this.unapplied.delete(output.step);
+    const cached = output.scheduledCachedRequests;
+    const fresh = output.scheduledNewRequests;
+    const maxModelLen = this.o.maxModelLen;
     const outs: RequestOutput[] = [];
     let anyFinished = false;
-    for (const it of items) {
-      const e = this.requests.get(it.requestId);
-      if (e === undefined || e.req.status !== 'running') continue;
-      const req = e.req;
+    for (let k = 0; k < live.length; k++) {
+      const req = live[k];
+      if (req === undefined) continue;
+      const it = k < cached.length ? cached[k]! : fresh[k - cached.length]!;
       const out: RequestOutput = {
         requestId: req.requestId,
         newTokenIds: [],
@@ -207,7 +203,7 @@ export class Scheduler {
       if (it.numComputedTokens + it.numScheduledTokens >= req.allTokenIds.length) {
         for (const t of sampled[req.requestId]!) {
           out.newTokenIds.push(t);
-          const stop = appendToken(req, t, this.o.maxModelLen);
+          const stop = appendToken(req, t, maxModelLen);
           if (stop !== null) {
             out.finishReason = stop.reason;
             out.stopTokenId = stop.stopTokenId;
@@ -291,36 +287,49 @@ export class Scheduler {
     this.waiting.push(e);
   }
 
-  private checkSampled(
-    items: readonly { requestId: string }[],
+  /**
+   * Validates a step's output and samples before anything is applied. Returns, per scheduled item
+   * (cached then new), the request if it is still running, else undefined.
+   */
+  private checkOutput(
+    output: SchedulerOutput,
     sampled: Readonly<Record<string, readonly number[]>>,
-  ): void {
-    let matched = 0;
-    for (const it of items) {
-      const toks = sampled[it.requestId];
-      if (toks === undefined) continue;
-      matched++;
-      if (!Array.isArray(toks) || toks.some((t) => !Number.isSafeInteger(t) || t < 0)) {
-        throw new SchedulerStateError(`sampled[${JSON.stringify(it.requestId)}] must be an array of token ids ≥ 0`);
-      }
+  ): (Request | undefined)[] {
+    if (!this.unapplied.has(output?.step)) {
+      throw new SchedulerStateError(`step ${String(output?.step)} was not scheduled or was already applied`);
     }
-    let keys = 0;
-    for (const _ in sampled) keys++;
-    if (keys !== matched) {
-      const ids = new Set(items.map((it) => it.requestId));
+    if (sampled === null || typeof sampled !== 'object') {
+      throw new SchedulerStateError('sampled must be an object mapping requestId to token ids');
+    }
+    const cached = output.scheduledCachedRequests;
+    const fresh = output.scheduledNewRequests;
+    const live: (Request | undefined)[] = new Array(cached.length + fresh.length);
+    let matched = 0;
+    for (let k = 0; k < live.length; k++) {
+      const it = k < cached.length ? cached[k]! : fresh[k - cached.length]!;
+      const id = it.requestId;
+      const toks = Object.hasOwn(sampled, id) ? sampled[id] : undefined;
+      if (toks !== undefined) {
+        matched++;
+        if (!Array.isArray(toks) || toks.some((t) => !Number.isSafeInteger(t) || t < 0)) {
+          throw new SchedulerStateError(`sampled[${JSON.stringify(id)}] must be an array of token ids ≥ 0`);
+        }
+      }
+      const req = this.requests.get(id)?.req;
+      if (req === undefined || req.status !== 'running') continue;
+      if (it.numComputedTokens + it.numScheduledTokens >= req.allTokenIds.length && !toks?.length) {
+        throw new SchedulerStateError(
+          `sampled[${JSON.stringify(id)}] is missing: its scheduled tokens reached the end, so the model must sample`,
+        );
+      }
+      live[k] = req;
+    }
+    if (Object.keys(sampled).length !== matched) {
+      const ids = new Set([...cached, ...fresh].map((it) => it.requestId));
       const bad = Object.keys(sampled).find((k) => !ids.has(k));
       throw new SchedulerStateError(`sampled has tokens for ${JSON.stringify(bad)}, which step did not schedule`);
     }
-    for (const it of items as readonly (NewRequestData | CachedRequestData)[]) {
-      const e = this.requests.get(it.requestId);
-      if (e === undefined || e.req.status !== 'running') continue;
-      const complete = it.numComputedTokens + it.numScheduledTokens >= e.req.allTokenIds.length;
-      if (complete && !(sampled[it.requestId]?.length ?? 0)) {
-        throw new SchedulerStateError(
-          `sampled[${JSON.stringify(it.requestId)}] is missing: its scheduled tokens reached the end, so the model must sample`,
-        );
-      }
-    }
+    return live;
   }
 }
 
