@@ -11,6 +11,7 @@ const ROOT = 0;
 const CHILD = 1;
 const TAG_STRING = 0;
 const TAG_NUMBER = 1;
+const BAD_PARENT = 'hashBlockTokens: parent must be a 64-character hex BlockHash or null';
 
 /**
  * Hash of one full block: SHA-256 over an unambiguous byte encoding of
@@ -97,12 +98,12 @@ function putU32(buf: Uint8Array, at: number, v: number): void {
 /** Decodes a 64-character hex digest into 32 bytes at `at`. */
 function putHex32(buf: Uint8Array, at: number, hex: string): void {
   if (typeof hex !== 'string' || hex.length !== 64) {
-    throw new TypeError('hashBlockTokens: parent must be a 64-character hex BlockHash or null');
+    throw new TypeError(BAD_PARENT);
   }
   for (let i = 0; i < 32; i++) {
     const hi = nibble(hex.charCodeAt(2 * i));
     const lo = nibble(hex.charCodeAt(2 * i + 1));
-    if ((hi | lo) < 0) throw new TypeError('hashBlockTokens: parent must be a 64-character hex BlockHash or null');
+    if ((hi | lo) < 0) throw new TypeError(BAD_PARENT);
     buf[at + i] = (hi << 4) | lo;
   }
 }
