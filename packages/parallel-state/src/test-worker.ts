@@ -19,6 +19,8 @@ export interface WorkerStep {
   reduce?: ReduceOp;
   root?: number;
   peer?: number;
+  /** Start this step and go on without waiting for it (its result is collected at the end). */
+  noAwait?: boolean;
 }
 
 /** What the test passes in `workerData`. */
@@ -66,11 +68,13 @@ async function runStep(groups: ReturnType<typeof threadGroupsFor>, s: WorkerStep
 async function main(): Promise<void> {
   const data = workerData as WorkerInput;
   const groups = threadGroupsFor(data.state, data.rank);
-  const results: StepResult[] = [];
+  const started: Promise<StepResult>[] = [];
+  const settle = (p: Promise<HostArray | null>): Promise<StepResult> =>
+    p.catch((e: Error) => ({ error: e.message, name: e.name }));
   for (let i = 0; i < data.steps.length; i++) {
     const step = data.steps[i]!;
     if (i === data.idleAtStep) {
-      parentPort!.postMessage({ ok: true, idle: true, results });
+      parentPort!.postMessage({ ok: true, idle: true, results: [] });
       setInterval(() => {}, 1000);
       return;
     }
@@ -79,17 +83,18 @@ async function main(): Promise<void> {
       setTimeout(() => process.exit(data.exitCode ?? 1), 20);
       return;
     }
-    try {
-      results.push(await runStep(groups, step));
-    } catch (e) {
-      const err = e as Error;
-      if (data.keepGoing) {
-        results.push({ error: err.message, name: err.name });
-        continue;
-      }
-      parentPort!.postMessage({ ok: false, step: i, name: err.name, message: err.message, results });
-      return;
-    }
+    const p = settle(runStep(groups, step));
+    started.push(p);
+    if (step.noAwait) continue;
+    const r = await p;
+    if (r && 'error' in r && !data.keepGoing) break;
+  }
+  const results = await Promise.all(started);
+  const failed = results.findIndex((r) => r !== null && 'error' in r);
+  if (failed >= 0 && !data.keepGoing) {
+    const r = results[failed] as { error: string; name: string };
+    parentPort!.postMessage({ ok: false, step: failed, name: r.name, message: r.error, results });
+    return;
   }
   parentPort!.postMessage({ ok: true, results });
 }

@@ -77,3 +77,39 @@ describe('ThreadCommunicator against a single-thread reference', () => {
     });
   }, 60_000);
 });
+
+describe('ThreadCommunicator call ordering', () => {
+  it('collectives issued without awaiting keep their order; a ring exchange posts send and recv at once', async () => {
+    const s = 4;
+    const steps = (r: number): WorkerStep[] => {
+      const msg = (k: number) => Int32Array.from({ length: 500 }, (_, j) => r * 100_000 + k * 1000 + j);
+      return [
+        { group: 'world', op: 'allReduce', input: Int32Array.of(r), noAwait: true },
+        {
+          group: 'world',
+          op: 'allGather',
+          input: Int32Array.of(r * 10, r * 10 + 1),
+          shape: [2],
+          dim: 0,
+          noAwait: true,
+        },
+        { group: 'world', op: 'broadcast', input: Int32Array.of(r + 100), root: 2, noAwait: true },
+        // Everyone sends twice to the next member and receives twice from the previous one, all at once.
+        { group: 'world', op: 'send', input: msg(0), peer: (r + 1) % s, noAwait: true },
+        { group: 'world', op: 'send', input: msg(1), peer: (r + 1) % s, noAwait: true },
+        { group: 'world', op: 'recv', input: new Int32Array(500), peer: (r + s - 1) % s, noAwait: true },
+        { group: 'world', op: 'recv', input: new Int32Array(500), peer: (r + s - 1) % s, noAwait: true },
+      ];
+    };
+    const out = await runRanks(makeTopology({ tp: s }), steps, { slotBytes: 64, p2pBytes: 64 });
+    out.forEach((o, r) => {
+      const res = expectOk(o).results as Int32Array[];
+      expect([...res[0]!]).toEqual([6]);
+      expect([...res[1]!]).toEqual([0, 1, 10, 11, 20, 21, 30, 31]);
+      expect([...res[2]!]).toEqual([102]);
+      const from = (r + s - 1) % s;
+      expect([...res[5]!]).toEqual(Array.from({ length: 500 }, (_, j) => from * 100_000 + j));
+      expect([...res[6]!]).toEqual(Array.from({ length: 500 }, (_, j) => from * 100_000 + 1000 + j));
+    });
+  }, 60_000);
+});

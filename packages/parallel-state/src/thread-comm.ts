@@ -91,6 +91,8 @@ export class ThreadCommunicator implements Communicator<HostArray> {
   private readonly descBase: number;
   private phase: number;
   private readonly waitAsync: WaitAsync | undefined;
+  /** Tail of each ordered stream of calls: `c` for collectives, `s<peer>` / `r<peer>` for send / recv. */
+  private readonly tails = new Map<string, Promise<unknown>>();
 
   /** Joins `group` (one of `state`'s groups) as global rank `worldRank`. */
   constructor(
@@ -278,23 +280,37 @@ export class ThreadCommunicator implements Communicator<HostArray> {
     return recv.result();
   }
 
+  /**
+   * Runs `fn` after the earlier calls of the same stream, so calls issued without awaiting keep
+   * their order (collectives in one stream; send and recv per peer, independent of each other so
+   * that an exchange can post both at once).
+   */
+  private chain<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const next = (this.tails.get(key) ?? Promise.resolve()).then(fn);
+    this.tails.set(
+      key,
+      next.catch(() => {}),
+    );
+    return next;
+  }
+
   allGather(input: HostArray, shape: readonly number[], dim: number): Promise<HostArray> {
-    return this.run('allGather', input, shape, dim);
+    return this.chain('c', () => this.run('allGather', input, shape, dim));
   }
   reduceScatter(input: HostArray, shape: readonly number[], dim: number, op?: ReduceOp): Promise<HostArray> {
-    return this.run('reduceScatter', input, shape, dim, op);
+    return this.chain('c', () => this.run('reduceScatter', input, shape, dim, op));
   }
   allReduce(input: HostArray, op?: ReduceOp): Promise<HostArray> {
-    return this.run('allReduce', input, undefined, 0, op);
+    return this.chain('c', () => this.run('allReduce', input, undefined, 0, op));
   }
   allToAll(input: HostArray, shape: readonly number[], dim: number): Promise<HostArray> {
-    return this.run('allToAll', input, shape, dim);
+    return this.chain('c', () => this.run('allToAll', input, shape, dim));
   }
   broadcast(input: HostArray, root: number): Promise<HostArray> {
-    return this.run('broadcast', input, undefined, 0, 'sum', root);
+    return this.chain('c', () => this.run('broadcast', input, undefined, 0, 'sum', root));
   }
   async barrier(): Promise<void> {
-    await this.run('barrier', undefined);
+    await this.chain('c', () => this.run('barrier', undefined));
   }
 
   private channel(from: number, to: number, peer: number, what: string) {
@@ -315,7 +331,20 @@ export class ThreadCommunicator implements Communicator<HostArray> {
     return { c, wait, dataAt };
   }
 
-  async send(input: HostArray, peer: number): Promise<void> {
+  /**
+   * Sends `input` to member `peer`; resolves once the peer has received all of it (a rendezvous:
+   * post the matching `recv` concurrently, or order sends and recvs so that pairs meet).
+   */
+  send(input: HostArray, peer: number): Promise<void> {
+    return this.chain(`s${peer}`, () => this.sendNow(input, peer));
+  }
+
+  /** Receives from member `peer` into `output` (same length and type as what was sent). */
+  recv(output: HostArray, peer: number): Promise<HostArray> {
+    return this.chain(`r${peer}`, () => this.recvNow(output, peer));
+  }
+
+  private async sendNow(input: HostArray, peer: number): Promise<void> {
     const what = `send to member ${peer}`;
     this.checkBroken(what);
     const dtype = hostDType(input);
@@ -338,7 +367,7 @@ export class ThreadCommunicator implements Communicator<HostArray> {
     await wait(drained);
   }
 
-  async recv(output: HostArray, peer: number): Promise<HostArray> {
+  private async recvNow(output: HostArray, peer: number): Promise<HostArray> {
     const what = `recv from member ${peer}`;
     this.checkBroken(what);
     const dtype = hostDType(output, 'output');
