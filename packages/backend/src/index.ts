@@ -1,4 +1,6 @@
 export { capabilityReasons } from './capabilities.js';
+export type { ContextChunk, ContextPlanOptions } from './context.js';
+export { gatherContextChunk, planContextChunks } from './context.js';
 export type {
   AttentionBackend,
   BackendCapabilities,
