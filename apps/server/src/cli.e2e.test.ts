@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -39,5 +39,18 @@ describe('the built dcp CLI (spawned)', () => {
     expect(dcp('check-config', '-tp=6', '-dcp=4').stderr).toContain(
       '-tp/--tensor-parallel-size 6 is not divisible by -dcp/--decode-context-parallel-size 4',
     );
+  });
+});
+
+describe('the README example', () => {
+  it('prints what apps/server/README.md shows', () => {
+    const readme = readFileSync(join(dirname(cli), '..', 'README.md'), 'utf8');
+    const command = /```sh\npnpm dcp (check-config [^\n]*)\n```/.exec(readme)?.[1];
+    const shown = /checks this text\):\n\n```text\n([\s\S]*?)```/.exec(readme)?.[1];
+    expect(command).toBeDefined();
+    expect(shown).toBeDefined();
+    const { code, stdout } = dcp(...command!.split(' '));
+    expect(code).toBe(0);
+    expect(stdout).toBe(shown);
   });
 });

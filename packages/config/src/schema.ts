@@ -134,7 +134,15 @@ export function makeEngineConfig(
     throw zodToConfigError(result.error, merged, { source: '', flag: flagForField, rawStrings: true });
   }
   const { model, parallel, cache, scheduler, load, attentionBackend, skipTokenizerInit } = result.data;
-  const config: EngineConfig = { model, parallel, cache, scheduler, load, attentionBackend, skipTokenizerInit };
+  const config: EngineConfig = {
+    model,
+    parallel,
+    cache,
+    scheduler,
+    load,
+    attentionBackend,
+    skipTokenizerInit,
+  };
   validateEngineConfig(config, options.modelConfig ?? null);
   return config;
 }
