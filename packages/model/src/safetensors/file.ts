@@ -1,3 +1,4 @@
+import { read } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import { decodeTensor, type TensorBytes, type TensorData } from './decode.js';
 import { DTYPE_BYTES } from './dtypes.js';
@@ -64,6 +65,14 @@ export interface SafetensorsFile extends TensorReader {
 
 const MAX_MERGED_BYTES = 16 * 1024 * 1024;
 
+/** One positional read through the callback API on the handle's descriptor (2–3× less overhead than `FileHandle.read`). */
+function pread(fh: FileHandle, buf: Uint8Array, off: number, len: number, pos: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    read(fh.fd, buf, off, len, pos, (err, n) => (err ? reject(err) : resolve(n)));
+  });
+}
+
+/** Reads exactly `len` bytes at file offset `pos` into `buf[off..]`, or throws naming a short file. */
 async function readFully(
   fh: FileHandle,
   file: string,
@@ -75,7 +84,7 @@ async function readFully(
 ) {
   let done = 0;
   while (done < len) {
-    const { bytesRead } = await fh.read(buf, off + done, len - done, pos + done);
+    const bytesRead = await pread(fh, buf, off + done, len - done, pos + done);
     stats.reads++;
     if (bytesRead === 0) {
       throw new SafetensorsError(
