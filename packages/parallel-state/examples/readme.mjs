@@ -1,7 +1,6 @@
 // The README example: a tp8·dcp4 topology, the KV slots each rank writes for a 10-token request,
 // and an all-gather across 2 worker threads. Run from a built checkout:
 //   node packages/parallel-state/examples/readme.mjs
-// biome-ignore lint/correctness/noNodejsModules: this example runs worker_threads under Node
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { headRange, makeTopology, slotMapping } from '@dcp/parallel-state';
 import { createThreadCommState, threadGroupsFor, watchWorkers } from '@dcp/parallel-state/node';

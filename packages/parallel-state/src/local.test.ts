@@ -56,6 +56,21 @@ describe('createLocalCommunicators against a single-thread reference', () => {
     }
   });
 
+  it("int32 sums wrap like two's-complement hardware; bf16 max picks the exact largest value", async () => {
+    const comms = createLocalCommunicators(2);
+    const sums = await Promise.all(
+      comms.map((c) => c.allReduce(Int32Array.of(c.rank === 0 ? 2 ** 31 - 1 : 1, -5))),
+    );
+    expect([...sums[0]!]).toEqual([-(2 ** 31), -10]);
+    // bf16 bits: 0x3f80 = 1, 0xc000 = -2, 0x4040 = 3, 0x7f80 = +inf.
+    const maxes = await Promise.all(
+      comms.map((c) =>
+        c.allReduce(c.rank === 0 ? Uint16Array.of(0x3f80, 0x7f80) : Uint16Array.of(0x4040, 0xc000), 'max'),
+      ),
+    );
+    expect([...maxes[1]!]).toEqual([0x4040, 0x7f80]);
+  });
+
   it('send/recv pairs deliver, and a length mismatch rejects both sides', async () => {
     const [a, b] = createLocalCommunicators(2);
     const [, got] = await Promise.all([

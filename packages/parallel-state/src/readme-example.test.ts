@@ -1,4 +1,3 @@
-// biome-ignore lint/correctness/noNodejsModules: runs the README example as a Node process
 import { execFile } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 

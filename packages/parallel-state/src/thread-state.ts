@@ -90,6 +90,11 @@ export function createThreadCommState(topology: Topology, options: ThreadCommOpt
   if (slotBytes % 8 !== 0)
     throw new CommunicatorError(`slotBytes: must be a multiple of 8, got ${slotBytes}`);
   if (p2pBytes % 8 !== 0) throw new CommunicatorError(`p2pBytes: must be a multiple of 8, got ${p2pBytes}`);
+  if (topology.worldSize > 255) {
+    throw new CommunicatorError(
+      `topology: thread communicators hold at most 255 ranks, got ${topology.worldSize}`,
+    );
+  }
   const all = Array.from({ length: topology.worldSize }, (_, r) => r);
   const make = (kind: string, groups: number[][]) =>
     groups.map((g, i) => groupState(`${kind}${i}`, g, slotBytes, p2pBytes));
