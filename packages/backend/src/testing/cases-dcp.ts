@@ -8,7 +8,7 @@ import type { AttentionBackend, BackendCapabilities } from '../descriptor.js';
 import { lseCombine } from '../lse-combine.js';
 import type { Tensor } from '../tensor.js';
 import { refAttend, refLinear, refLocalIndex, refLocalLen, refOwner } from './reference.js';
-import { type CaseContext, type CaseDef, expectTensor, put } from './suite.js';
+import { type CaseContext, type CaseDef, expectTensor, get, put } from './suite.js';
 
 type AnyBackend = AttentionBackend<Tensor, unknown>;
 
@@ -65,7 +65,9 @@ export function dcpDecodeCases(caps: BackendCapabilities, sizes: readonly number
       for (const mode of ['ag_rs', 'a2a'] as const) {
         defs.push({
           name: `dcp/decode W=${w} I=${il}${il === B ? '(=blockSize)' : ''} ${mode}`,
-          body: (ctx) => dcpDecodeBody(ctx, w, il, mode, B),
+          body: async (ctx) => {
+            await dcpDecodeScenario(ctx, { dcp: w, interleave: il, mode, blockSize: B });
+          },
         });
       }
     }
@@ -73,19 +75,43 @@ export function dcpDecodeCases(caps: BackendCapabilities, sizes: readonly number
   return defs;
 }
 
-async function dcpDecodeBody(
-  ctx: CaseContext,
-  w: number,
-  il: number,
-  mode: 'ag_rs' | 'a2a',
-  B: number,
-): Promise<void> {
-  const [L, R, Hl] = [12, 4, 2];
+/** Parameters of a sharded-decode scenario. */
+export interface DcpDecodeScenario {
+  dcp: number;
+  interleave: number;
+  mode: 'ag_rs' | 'a2a';
+  blockSize: number;
+  /** Global sequence lengths (default: 0, 1, W−1, 7 and two random ones). */
+  lens?: number[];
+  /** Comparison tolerance (default: the f32 tolerance). */
+  tol?: number;
+  /** Latent widths and heads per rank (default 12 + 4, 2 heads). */
+  kvLoraRank?: number;
+  ropeDim?: number;
+  headsPerRank?: number;
+}
+
+/**
+ * W simulated ranks: write a random latent sequence per request into each rank's cache (its own
+ * tokens only), all-gather queries along heads, decode locally, merge with `lseCombine`, and
+ * compare every rank's heads with dense attention over the whole sequence. Returns each rank's
+ * merged output (float64) so callers can compare modes.
+ */
+export async function dcpDecodeScenario(ctx: CaseContext, p: DcpDecodeScenario): Promise<Float64Array[]> {
+  const { dcp: w, interleave: il, mode, blockSize: B } = p;
+  const [L, R, Hl] = [p.kvLoraRank ?? 12, p.ropeDim ?? 4, p.headsPerRank ?? 2];
   const W = L + R;
   const H = w * Hl;
   const scale = 1 / Math.sqrt(W);
   // Lengths include 0, 1, fewer than W tokens, and a few blocks' worth.
-  const lens = [0, 1, Math.max(0, w - 1), 7, ctx.rng.int(1, 3 * B * w), ctx.rng.int(B * w, 5 * B * w)];
+  const lens = p.lens ?? [
+    0,
+    1,
+    Math.max(0, w - 1),
+    7,
+    ctx.rng.int(1, 3 * B * w),
+    ctx.rng.int(B * w, 5 * B * w),
+  ];
   const reqs = lens.length;
   const maxBlocks = Math.max(1, ...lens.map((l) => Math.ceil(l / (B * w))));
   const numBlocks = reqs * maxBlocks + 1;
@@ -131,8 +157,10 @@ async function dcpDecodeBody(
       return { b, merged };
     }),
   );
+  const got: Float64Array[] = [];
   for (let r = 0; r < w; r++) {
     const { b, merged } = results[r]!;
+    got.push(await get(b, merged.out));
     const wantO = new Float64Array(reqs * Hl * L);
     const wantL = new Float64Array(reqs * Hl);
     for (let q = 0; q < reqs; q++) {
@@ -144,27 +172,57 @@ async function dcpDecodeBody(
         wantL[q * Hl + h] = res.lse;
       }
     }
-    await expectTensor(ctx, b, merged.out, wantO, `rank ${r} merged output (base ${base})`, 'f32');
-    await expectTensor(ctx, b, merged.lse!, wantL, `rank ${r} global LSE`, 'f32');
+    await expectTensor(ctx, b, merged.out, wantO, `rank ${r} merged output (base ${base})`, 'f32', p.tol);
+    await expectTensor(ctx, b, merged.lse!, wantL, `rank ${r} global LSE`, 'f32', p.tol);
   }
+  return got;
 }
 
 /** Chunked prefill with cached context spread over the ranks. */
 export function dcpPrefillCases(sizes: readonly number[]): CaseDef[] {
   return sizes.map((w) => ({
     name: `dcp/prefill-with-context W=${w}`,
-    body: (ctx: CaseContext) => dcpPrefillBody(ctx, w),
+    // Context lengths: none, one token (ranks > 0 hold nothing), exactly one chunk, several
+    // chunks; the chunk (6·W tokens) is not a multiple of the block size (4) times W, so chunk
+    // boundaries fall inside blocks.
+    body: (ctx: CaseContext) =>
+      dcpPrefillScenario(ctx, {
+        dcp: w,
+        interleave: 1,
+        blockSize: 4,
+        chunkTokens: 6 * w,
+        contextLens: [0, 1, 6 * w, 12 * w + 3],
+        newLens: [3, 2, 1, 4],
+      }),
   }));
 }
 
-async function dcpPrefillBody(ctx: CaseContext, w: number): Promise<void> {
-  const [L, R, Hl, dn, dv, B, il] = [10, 4, 2, 6, 5, 4, 1];
+/** Parameters of a chunked-prefill-with-context scenario. */
+export interface DcpPrefillScenario {
+  dcp: number;
+  interleave: number;
+  blockSize: number;
+  /** Global context tokens per chunk (a multiple of interleave·dcp). */
+  chunkTokens: number;
+  /** Cached context tokens per request. */
+  contextLens: number[];
+  /** New (prefill) tokens per request. */
+  newLens: number[];
+  /** Comparison tolerance (default: the f32 tolerance). */
+  tol?: number;
+}
+
+/**
+ * W simulated ranks run MLA prefill the compute-friendly way: causal attention over the new
+ * tokens, plus every context chunk gathered from all ranks (`gatherContextChunk`), up-projected
+ * and attended non-causally, merged by LSE. Compared with dense causal attention over context +
+ * new tokens, per rank (each rank has its own heads).
+ */
+export async function dcpPrefillScenario(ctx: CaseContext, p: DcpPrefillScenario): Promise<void> {
+  const [L, R, Hl, dn, dv] = [10, 4, 2, 6, 5];
+  const { dcp: w, interleave: il, blockSize: B, chunkTokens: M, contextLens: ctxLens, newLens } = p;
   const W = L + R;
   const scale = 1 / Math.sqrt(dn + R);
-  // Context lengths: none, one token (ranks > 0 hold nothing), exactly one chunk, several chunks.
-  const M = 2 * w * il * 3; // chunk of global context tokens (a multiple of I·W; not of B·W when W > 1)
-  const ctxLens = [0, 1, M, 2 * M + 3];
-  const newLens = [3, 2, 1, 4];
   const reqs = ctxLens.length;
   const maxBlocks = Math.max(...ctxLens.map((c) => Math.ceil(c / (B * w))), 1);
   const numBlocks = reqs * maxBlocks + 1;

@@ -49,6 +49,12 @@ export async function runConformance<T extends Tensor, B>(
   return runCases(allDefs(d, options.dcpSizes ?? [1, 2, 3, 4, 8]), options);
 }
 
+export {
+  type DcpDecodeScenario,
+  type DcpPrefillScenario,
+  dcpDecodeScenario,
+  dcpPrefillScenario,
+} from './cases-dcp.js';
 export { assertClose, assertEqual, ConformanceMismatch, decode, encode, TOLERANCE } from './host.js';
 export { refAttend, refCombine, refLinear, refLocalLen, refOwner, refRope } from './reference.js';
 export { caseSeed, createRng, type Rng } from './rng.js';
@@ -60,4 +66,4 @@ export type {
   ConformanceOptions,
   ConformanceReport,
 } from './suite.js';
-export { formatConformanceReport } from './suite.js';
+export { createCaseContext, formatConformanceReport } from './suite.js';

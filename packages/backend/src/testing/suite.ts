@@ -127,6 +127,42 @@ interface Tracker {
   max: number;
 }
 
+/**
+ * A case context outside the suite (for a backend's own tests of DCP scenarios): ranks come
+ * from `options.descriptor`, communicators from `options.communicators` (default: in-process).
+ * Call `dispose()` when done.
+ */
+export function createCaseContext<T extends Tensor, B>(
+  options: ConformanceOptions<T, B>,
+  name: string,
+): CaseContext & { dispose(): void } {
+  const config = defaultConfig(options.descriptor as unknown as BackendDescriptor, options.config);
+  const made: AttentionBackend<T, B>[] = [];
+  const create = async () => {
+    const b = await options.descriptor.create({ config });
+    made.push(b);
+    return b;
+  };
+  let shared: AttentionBackend<T, B> | undefined;
+  const ctx: CaseContext<T, B> & { dispose(): void } = {
+    backend: async () => {
+      shared ??= await create();
+      return shared;
+    },
+    createRank: create,
+    communicators: async (size) =>
+      options.communicators
+        ? await options.communicators(size)
+        : (createLocalCommunicators(size) as unknown as Communicator<B>[]),
+    rng: createRng(caseSeed(options.seed ?? 1234, name)),
+    note: () => {},
+    dispose: () => {
+      for (const b of made) b.destroy();
+    },
+  };
+  return ctx as unknown as CaseContext & { dispose(): void };
+}
+
 /** Binds case definitions to options: the list a runner (vitest, a script) iterates. */
 export function bindCases<T extends Tensor, B>(
   defs: CaseDef[],
@@ -258,7 +294,8 @@ export async function expectTensor<T extends Tensor>(
   expected: ArrayLike<number>,
   label: string,
   dtype?: FloatDType,
+  tol?: number,
 ): Promise<void> {
-  const tol = TOLERANCE[dtype ?? (t.dtype === 'i32' ? 'f32' : (t.dtype as FloatDType))];
+  tol ??= TOLERANCE[dtype ?? (t.dtype === 'i32' ? 'f32' : (t.dtype as FloatDType))];
   ctx.note(assertClose(await get(b, t), expected, tol, label));
 }
