@@ -7,6 +7,13 @@ export type BlockHash = string;
 /** Extra keys mixed into a block hash (cache salt, adapter name, multimodal ids, ...). */
 export type ExtraKeys = readonly (string | number)[];
 
+/** A block hash function: `hashBlockTokens` or a collision-resistant replacement. */
+export type BlockHashFn = (
+  parent: BlockHash | null,
+  tokens: ArrayLike<number>,
+  extraKeys: ExtraKeys | null,
+) => BlockHash;
+
 const ROOT = 0;
 const CHILD = 1;
 const TAG_STRING = 0;

@@ -1,5 +1,5 @@
 export type { KVCacheBlock } from './block.js';
-export type { BlockHash, ExtraKeys } from './block-hash.js';
+export type { BlockHash, BlockHashFn, ExtraKeys } from './block-hash.js';
 export { hashBlockTokens } from './block-hash.js';
 export type { BlockPoolOptions } from './block-pool.js';
 export { BlockPool } from './block-pool.js';

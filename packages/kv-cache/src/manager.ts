@@ -1,7 +1,7 @@
 import type { KVCacheBlock } from './block.js';
-import type { BlockHash } from './block-hash.js';
-import { hashBlockTokens } from './block-hash.js';
+import type { BlockHash, BlockHashFn } from './block-hash.js';
 import { BlockPool } from './block-pool.js';
+import { extendHashes, newRequestState, type RequestState } from './request-state.js';
 import type {
   AllocateOptions,
   ComputedBlocks,
@@ -12,17 +12,7 @@ import type {
   KVCacheRequest,
   PrefixCacheStats,
 } from './types.js';
-import { checkCount, checkRequest } from './validate.js';
-
-/** Per-request bookkeeping: its block table, how many of its blocks are cached, its block hashes. */
-interface RequestState {
-  blocks: KVCacheBlock[];
-  numCachedBlocks: number;
-  /** Hashes of the request's full virtual blocks so far, extended incrementally. */
-  hashes: BlockHash[];
-  /** The cache salt the hashes were computed with. */
-  salt: string | null;
-}
+import { checkCount, checkManagerOptions, checkRequest } from './validate.js';
 
 /**
  * The paged KV-cache manager (vLLM v1 semantics) over virtual blocks of `blockSize × dcp` tokens.
@@ -42,45 +32,25 @@ export class PagedKVCacheManager implements KVCacheManager {
   /** The underlying pool (inspect only; mutating it breaks the manager's bookkeeping). */
   readonly blockPool: BlockPool;
   private readonly maxModelLen: number;
-  private readonly hashFn: NonNullable<KVCacheManagerOptions['hashFn']>;
+  private readonly hashFn: BlockHashFn;
   private readonly requests = new Map<string, RequestState>();
   private readonly empty: KVCacheBlocks = makeBlocks([]);
   private stats: PrefixCacheStats = { requests: 0, queries: 0, hits: 0, reset: false };
 
   constructor(options: KVCacheManagerOptions) {
-    if (typeof options !== 'object' || options === null)
-      throw new TypeError('KVCacheManagerOptions must be an object');
-    const { numBlocks, blockSize, dcp = 1, maxModelLen = Number.POSITIVE_INFINITY } = options;
-    if (!Number.isSafeInteger(numBlocks) || numBlocks < 2) {
-      throw new RangeError(
-        `KVCacheManagerOptions.numBlocks must be an integer >= 2 (block 0 is the null block), got ${numBlocks}`,
-      );
-    }
-    if (!Number.isSafeInteger(blockSize) || blockSize < 1) {
-      throw new RangeError(`KVCacheManagerOptions.blockSize must be a positive integer, got ${blockSize}`);
-    }
-    if (!Number.isSafeInteger(dcp) || dcp < 1) {
-      throw new RangeError(`KVCacheManagerOptions.dcp must be a positive integer, got ${dcp}`);
-    }
-    if (maxModelLen !== Number.POSITIVE_INFINITY && (!Number.isSafeInteger(maxModelLen) || maxModelLen < 1)) {
-      throw new RangeError(
-        `KVCacheManagerOptions.maxModelLen must be a positive integer, got ${maxModelLen}`,
-      );
-    }
-    if (options.hashFn !== undefined && typeof options.hashFn !== 'function') {
-      throw new TypeError('KVCacheManagerOptions.hashFn must be a function');
-    }
+    const { numBlocks, blockSize, dcp, maxModelLen, enablePrefixCaching, enableEvents, hashFn } =
+      checkManagerOptions(options);
     this.blockSize = blockSize;
     this.dcp = dcp;
     this.virtualBlockSize = blockSize * dcp;
     this.numBlocks = numBlocks;
     this.tokenCapacity = (numBlocks - 1) * this.virtualBlockSize;
     this.maxModelLen = maxModelLen;
-    this.enablePrefixCaching = options.enablePrefixCaching ?? true;
-    this.hashFn = options.hashFn ?? hashBlockTokens;
+    this.enablePrefixCaching = enablePrefixCaching;
+    this.hashFn = hashFn;
     this.blockPool = new BlockPool(numBlocks, {
       enablePrefixCaching: this.enablePrefixCaching,
-      enableEvents: options.enableKvCacheEvents ?? false,
+      enableEvents,
     });
   }
 
@@ -155,7 +125,7 @@ export class PagedKVCacheManager implements KVCacheManager {
       const numToCache = Math.min(numComputed + numNewTokens, request.allTokenIds.length);
       const numFull = Math.min(Math.floor(numToCache / vbs), state.blocks.length);
       if (numFull > state.numCachedBlocks) {
-        this.extendHashes(request, state);
+        extendHashes(state, request.allTokenIds, this.virtualBlockSize, this.hashFn);
         this.blockPool.cacheFullBlocks(
           state.blocks,
           state.hashes,
@@ -226,7 +196,7 @@ export class PagedKVCacheManager implements KVCacheManager {
     const salt = request.cacheSalt ?? null;
     let state = this.requests.get(request.requestId);
     if (state === undefined) {
-      state = { blocks: [], numCachedBlocks: 0, hashes: [], salt };
+      state = newRequestState(salt);
       this.requests.set(request.requestId, state);
     } else if (
       state.salt !== salt ||
@@ -236,20 +206,9 @@ export class PagedKVCacheManager implements KVCacheManager {
         `request ${request.requestId}: cacheSalt changed or allTokenIds shrank since it was first seen (a request id reused before free()?)`,
       );
     }
-    if (this.enablePrefixCaching) this.extendHashes(request, state);
+    if (this.enablePrefixCaching)
+      extendHashes(state, request.allTokenIds, this.virtualBlockSize, this.hashFn);
     return state;
-  }
-
-  /** Hashes the request's full virtual blocks not hashed yet (never rehashes earlier blocks). */
-  private extendHashes(request: KVCacheRequest, state: RequestState): void {
-    const vbs = this.virtualBlockSize;
-    const tokens = request.allTokenIds;
-    const numFull = Math.floor(tokens.length / vbs);
-    for (let i = state.hashes.length; i < numFull; i++) {
-      const parent = i === 0 ? null : (state.hashes[i - 1] as BlockHash);
-      const extra = i === 0 && state.salt !== null ? [state.salt] : null;
-      state.hashes.push(this.hashFn(parent, tokens.slice(i * vbs, (i + 1) * vbs), extra));
-    }
   }
 
   /** The pool blocks behind a hit from `getComputedBlocks`, checked to still hold this prefix. */
