@@ -127,6 +127,18 @@ describe('dcp check-config', () => {
     expect(same.out).toBe(out);
   });
 
+  it('takes a preset of @dcp/model by name, and refuses an unknown name', async () => {
+    const tiny = await run(['check-config', 'tiny', '-tp', '2', '-dcp', '2', '-pp', '3']);
+    expect(tiny.code).toBe(0);
+    expect(tiny.out).toContain('heads: 8 (from the model)');
+    expect(tiny.out).toContain('layers per PP stage: stage 0 [0,1), stage 1 [1,2), stage 2 [2,3)');
+    const unknown = await run(['check-config', 'no-such-model']);
+    expect(unknown.code).toBe(EXIT_USAGE);
+    expect(unknown.err).toMatch(
+      /^error: model: no-such-model is neither a folder with config.json nor a preset \(tiny/,
+    );
+  });
+
   it('applies the model rules: max_position_embeddings, empty pipeline stage, unsupported models', async () => {
     const lite = await modelDir('lite2', hfConfig(2, { max_position_embeddings: 4096 }));
     const long = await run(['check-config', lite, '--max-model-len', '8192']);

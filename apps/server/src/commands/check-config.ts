@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import {
   ConfigError,
   type EngineConfig,
@@ -77,6 +78,21 @@ export function describeLayout(config: EngineConfig, source: LayoutSource): stri
   return lines;
 }
 
+/**
+ * The `ModelConfig` of `--model`/`[model]`: a folder (or `config.json`) on disk, else a preset of
+ * `@dcp/model` (`tiny`, `deepseek-v2-lite`), loaded only when needed.
+ */
+export async function resolveModelConfig(model: string): Promise<ModelConfig> {
+  // A path (or anything on disk) is a folder; a bare name is looked up among the presets.
+  if (existsSync(model) || /[\\/]/.test(model)) return loadHfModelConfig(model);
+  const { PRESETS, loadPresetConfig } = await import('@dcp/model/node');
+  if ((PRESETS as readonly string[]).includes(model)) return loadPresetConfig(model);
+  throw new ConfigError(
+    `model: ${model} is neither a folder with config.json nor a preset (${PRESETS.join(', ')})`,
+    { field: 'model', flag: '--model' },
+  );
+}
+
 /** The `--json` report: the validated config, the groups and each rank's place and heads. */
 export function layoutJson(config: EngineConfig, numHeads: number) {
   const topology = makeTopology(config.parallel);
@@ -143,7 +159,7 @@ export function registerCheckConfig(program: Command, io: CliIo): Command {
       positionalModel: positional,
       onWarning: (w: string) => io.err(`warning: ${w}`),
     });
-    const model = config.model === null ? null : await loadHfModelConfig(config.model);
+    const model = config.model === null ? null : await resolveModelConfig(config.model);
     if (model) validateEngineConfig(config, model);
     const numHeads = model
       ? model.numAttentionHeads
