@@ -1,3 +1,4 @@
+import { localSeqLen } from '@dcp/parallel-state';
 import type { Scheduler, SchedulerOutput, SchedulerStats } from '@dcp/scheduler';
 import { EngineDeadError, RequestError } from './errors.js';
 import type { Executor } from './executor/executor.js';
@@ -28,6 +29,8 @@ export interface LLMEngineParts {
   executor: Executor;
   /** Decodes output text; null works on token ids only (`--skip-tokenizer-init`). */
   tokenizer: TokenDecoder | null;
+  /** DCP layout and per-rank KV slots, for per-rank usage (default: dcp 1). */
+  layout?: { dcp: number; interleave: number; slotsPerRank: number };
 }
 
 /**
@@ -122,6 +125,22 @@ export class LLMEngine {
   /** Scheduler counters for metrics. */
   getStats(): SchedulerStats {
     return this.parts.scheduler.getStats();
+  }
+
+  /**
+   * Share of each DCP rank's KV slots that hold tokens of unfinished requests (prefix-cached
+   * blocks of finished requests not counted), from each request's computed length and the
+   * interleaved layout.
+   */
+  kvUsagePerDcpRank(): number[] {
+    const l = this.parts.layout ?? { dcp: 1, interleave: 1, slotsPerRank: 0 };
+    const used = new Array<number>(l.dcp).fill(0);
+    if (l.slotsPerRank <= 0) return used;
+    for (const id of this.choices.keys()) {
+      const n = this.parts.scheduler.getRequest(id)?.numComputedTokens ?? 0;
+      for (let r = 0; r < l.dcp; r++) used[r]! += localSeqLen(n, { dcp: l.dcp, dcpRank: r, interleave: l.interleave });
+    }
+    return used.map((u) => u / l.slotsPerRank);
   }
 
   /** Runs one step; returns what every affected completion gained. */
