@@ -100,7 +100,7 @@ export function createMetrics(engine: LLMEngine, modelName: string): Metrics {
       hits.inc(s.prefixCacheHits - seen.hits);
       preemptions.inc(s.numPreemptionsTotal - seen.preemptions);
       seen = { queries: s.prefixCacheQueries, hits: s.prefixCacheHits, preemptions: s.numPreemptionsTotal };
-      engine.kvUsagePerDcpRank().forEach((u, r) => rankUsage.set({ dcp_rank: String(r) }, u));
+      for (const [r, u] of engine.kvUsagePerDcpRank().entries()) rankUsage.set({ dcp_rank: String(r) }, u);
     },
   };
 }
