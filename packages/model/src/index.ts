@@ -3,6 +3,7 @@ export { planBatch } from './batch.js';
 export { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, toHostData } from './dtype.js';
 export { dummyScale, dummyTensor, dummyUniform, nameHash } from './dummy.js';
 export { ModelError, WeightLoadError } from './errors.js';
+export { rankLayout } from './layout.js';
 export type { ForwardResult, LoadOptions, ModelOptions } from './model.js';
 export { DeepseekV2Model } from './model.js';
 export type { TensorSpec } from './names.js';

@@ -119,6 +119,27 @@ describe.each([
   }
 });
 
+describe('16-bit activations', () => {
+  // f16 runs on one rank: the CPU communicator reduces every Uint16Array as bf16 (see the README).
+  it('bf16 (tp2·dcp2) and f16 (tp1) weights and activations stay close to the float64 reference', async () => {
+    const config = moeYarnBias;
+    const ids = tokens(2, 9, config.vocabSize);
+    const ref = reference(config, 4, ids);
+    for (const [dtype, tol] of [
+      ['bf16', 0.08],
+      ['f16', 0.01],
+    ] as const) {
+      const layout: Layout =
+        dtype === 'f16' ? { tp: 1, pp: 1, dcp: 1, dtype } : { tp: 2, pp: 1, dcp: 2, dtype };
+      const { ranks } = await loadRanks(config, dummyWeightSource(4), layout);
+      const got = await runRequest(ranks, layout, config, ids, [5, 1, 1, 1, 1]);
+      const err = worstRelError(got, ref, config.vocabSize);
+      expect(err, dtype).toBeLessThan(tol);
+      expect(err, dtype).toBeGreaterThan(1e-5); // it really ran in 16 bits
+    }
+  });
+});
+
 describe('a mixed batch', () => {
   it('decode and prefill-with-context rows in one step, prefill first, on tp2·dcp2', async () => {
     const config = moeYarnBias;

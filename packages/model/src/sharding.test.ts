@@ -42,14 +42,25 @@ function shards(tp: number, pp: number, c: ModelConfig): ModelShard[] {
   for (let s = 0; s < pp; s++) {
     const r = layerRange(c.numHiddenLayers, pp, s);
     for (let t = 0; t < tp; t++) {
-      out.push({ tpRank: t, tpSize: tp, layerStart: r.start, layerEnd: r.end, isFirstStage: s === 0, isLastStage: s === pp - 1 });
+      out.push({
+        tpRank: t,
+        tpSize: tp,
+        layerStart: r.start,
+        layerEnd: r.end,
+        isFirstStage: s === 0,
+        isLastStage: s === pp - 1,
+      });
     }
   }
   return out;
 }
 
 /** Reassembles the pieces of one stage's TP ranks (slices in TP order) and checks they cover `full`. */
-function reassemble(full: Float32Array, shape: number[], pieces: { slice: ShardSlice; data: Float32Array }[]): void {
+function reassemble(
+  full: Float32Array,
+  shape: number[],
+  pieces: { slice: ShardSlice; data: Float32Array }[],
+): void {
   const whole = pieces.filter((p) => p.slice.dim === null);
   for (const p of whole) expect(p.data).toEqual(full);
   const split = pieces.filter((p) => p.slice.dim !== null);
@@ -64,7 +75,10 @@ function reassemble(full: Float32Array, shape: number[], pieces: { slice: ShardS
     expect(p.slice.start).toBe(next); // contiguous, in TP order, no overlap
     const len = p.slice.end - p.slice.start;
     for (let o = 0; o < outer; o++) {
-      rebuilt.set(p.data.subarray(o * len * inner, (o + 1) * len * inner), (o * shape[dim]! + p.slice.start) * inner);
+      rebuilt.set(
+        p.data.subarray(o * len * inner, (o + 1) * len * inner),
+        (o * shape[dim]! + p.slice.start) * inner,
+      );
     }
     next = p.slice.end;
   }

@@ -9,13 +9,13 @@ import {
   type Communicator,
   createLocalGroups,
   type HostArray,
-  layerRange,
   makeTopology,
   slotMapping,
   type Topology,
 } from '@dcp/parallel-state';
+import { rankLayout } from '../layout.js';
 import { DeepseekV2Model } from '../model.js';
-import { fullShard, type ModelShard } from '../sharding.js';
+import type { ModelShard } from '../sharding.js';
 import type { WeightSource } from '../weight-source.js';
 
 /** A parallel layout of a test run. */
@@ -24,6 +24,8 @@ export interface Layout {
   pp: number;
   dcp: number;
   interleave?: number;
+  /** Activation/weight dtype (default f32). */
+  dtype?: 'f32' | 'bf16' | 'f16';
 }
 
 /** One rank's model and place. */
@@ -47,18 +49,7 @@ export async function loadRanks(
   const groups = createLocalGroups(topology);
   const ranks = await Promise.all(
     topology.ranks.map(async (info) => {
-      const layers = layerRange(config.numHiddenLayers, layout.pp, info.ppRank);
-      const shard: ModelShard =
-        layout.tp === 1 && layout.pp === 1
-          ? fullShard(config)
-          : {
-              tpRank: info.tpRank,
-              tpSize: layout.tp,
-              layerStart: layers.start,
-              layerEnd: layers.end,
-              isFirstStage: info.ppRank === 0,
-              isLastStage: info.ppRank === layout.pp - 1,
-            };
+      const { shard, dcp } = rankLayout(topology, info.rank, config, layout.interleave ?? 1);
       const backend = createCpuMlaBackend() as AttentionBackend<Tensor, unknown>;
       const g = groups[info.rank]!;
       const model = await DeepseekV2Model.load({
@@ -66,7 +57,8 @@ export async function loadRanks(
         backend,
         shard,
         source,
-        dcp: { size: layout.dcp, rank: info.dcpRank, interleave: layout.interleave ?? 1 },
+        dcp,
+        dtype: layout.dtype ?? 'f32',
         comms: { tp: g.tp as never, dcp: g.dcp as never },
       });
       model.allocateKvCache(numBlocks, blockSize);
