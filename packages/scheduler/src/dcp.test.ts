@@ -14,7 +14,11 @@ function runWorkload(dcp: number) {
     enablePrefixCaching: false,
   });
   for (let k = 0; k < 16; k++) {
-    t.s.addRequest({ requestId: `r${k}`, promptTokenIds: ids(24, 100 * k), sampling: { maxTokens: 8, ignoreEos: true } });
+    t.s.addRequest({
+      requestId: `r${k}`,
+      promptTokenIds: ids(24, 100 * k),
+      sampling: { maxTokens: 8, ignoreEos: true },
+    });
   }
   const outputs = new Map<string, number[]>();
   for (let k = 0; k < 16; k++) outputs.set(`r${k}`, []);

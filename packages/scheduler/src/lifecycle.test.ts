@@ -45,7 +45,11 @@ describe('stop conditions through the scheduler', () => {
   it('stops on EOS after minTokens, on stop token ids, and on maxTokens / maxModelLen', () => {
     const { s } = setup({ eosTokenId: 2, maxModelLen: 20, maxNumBatchedTokens: 32 });
     s.addRequest({ requestId: 'eos', promptTokenIds: ids(3), sampling: { minTokens: 1, maxTokens: 10 } });
-    s.addRequest({ requestId: 'stop', promptTokenIds: ids(3), sampling: { stopTokenIds: [5], maxTokens: 10 } });
+    s.addRequest({
+      requestId: 'stop',
+      promptTokenIds: ids(3),
+      sampling: { stopTokenIds: [5], maxTokens: 10 },
+    });
     s.addRequest({ requestId: 'ign', promptTokenIds: ids(3), sampling: { ignoreEos: true, maxTokens: 3 } });
     s.addRequest({ requestId: 'len', promptTokenIds: ids(18), sampling: { ignoreEos: true, maxTokens: 10 } });
     const feed: Record<string, number[]>[] = [
@@ -79,7 +83,12 @@ describe('stop conditions through the scheduler', () => {
     s.addRequest({ requestId: 'A', promptTokenIds: ids(3), sampling: { stopTokenIds: [7], maxTokens: 10 } });
     const out = s.schedule();
     const [r] = s.updateFromOutput(out, { A: [4, 7, 8, 9] });
-    expect(r).toMatchObject({ newTokenIds: [4, 7], finishReason: 'stop', stopTokenId: 7, numOutputTokens: 2 });
+    expect(r).toMatchObject({
+      newTokenIds: [4, 7],
+      finishReason: 'stop',
+      stopTokenId: 7,
+      numOutputTokens: 2,
+    });
   });
 });
 
@@ -103,7 +112,8 @@ describe('prefix caching', () => {
     }
     while (s.hasPendingWork()) {
       const { out, res } = step();
-      for (const n of out.scheduledNewRequests) got[n.requestId] = [n.numComputedTokens, n.numScheduledTokens];
+      for (const n of out.scheduledNewRequests)
+        got[n.requestId] = [n.numComputedTokens, n.numScheduledTokens];
       for (const r of res) tokens[r.requestId]?.push(...r.newTokenIds);
     }
     for (const [id, prompt, , hit] of cases) {
@@ -126,13 +136,17 @@ describe('requests and outputs as data', () => {
     expect(() => s.addRequest({ requestId: 'x', promptTokenIds: ids(33) })).toThrow(
       /"x": promptTokenIds has 33 tokens, more than maxModelLen \(32\)/,
     );
-    expect(() => s.addRequest({ requestId: 'x', promptTokenIds: [] })).toThrow(/promptTokenIds must be a non-empty/);
+    expect(() => s.addRequest({ requestId: 'x', promptTokenIds: [] })).toThrow(
+      /promptTokenIds must be a non-empty/,
+    );
     expect(() => s.addRequest({ requestId: 'x', promptTokenIds: [1, -2] })).toThrow(/promptTokenIds\[1\]/);
     expect(() => s.addRequest({ requestId: '', promptTokenIds: [1] })).toThrow(/requestId/);
-    expect(() => s.addRequest({ requestId: 'x', promptTokenIds: [1], sampling: { topP: 0 } })).toThrow(/sampling\.topP/);
-    expect(() => s.addRequest({ requestId: 'x', promptTokenIds: [1], sampling: { minTokens: 5, maxTokens: 2 } })).toThrow(
-      /sampling\.minTokens \(5\) must not exceed maxTokens \(2\)/,
+    expect(() => s.addRequest({ requestId: 'x', promptTokenIds: [1], sampling: { topP: 0 } })).toThrow(
+      /sampling\.topP/,
     );
+    expect(() =>
+      s.addRequest({ requestId: 'x', promptTokenIds: [1], sampling: { minTokens: 5, maxTokens: 2 } }),
+    ).toThrow(/sampling\.minTokens \(5\) must not exceed maxTokens \(2\)/);
     const r = s.addRequest({ requestId: 'x', promptTokenIds: ids(30) });
     expect(r.sampling.maxTokens).toBe(2);
     expect(() => s.addRequest({ requestId: 'x', promptTokenIds: [1] })).toThrow(/already in use/);
@@ -142,7 +156,11 @@ describe('requests and outputs as data', () => {
   it('scheduler outputs survive a JSON round trip', () => {
     const { s, worker } = setup({ maxNumBatchedTokens: 16, numBlocks: 9, maxModelLen: 32 });
     for (let k = 0; k < 5; k++) {
-      s.addRequest({ requestId: `r${k}`, promptTokenIds: ids(3 + 4 * k, 10 * k), sampling: { maxTokens: 6 } });
+      s.addRequest({
+        requestId: `r${k}`,
+        promptTokenIds: ids(3 + 4 * k, 10 * k),
+        sampling: { maxTokens: 6 },
+      });
     }
     let preemptions = 0;
     while (s.hasPendingWork()) {

@@ -56,7 +56,9 @@ describe('preemption by recompute', () => {
     // Prompt + 3 outputs = 9 tokens to recompute, minus whatever whole blocks the prefix cache kept.
     expect(resumed.numComputedTokens % 4).toBe(0);
     expect(resumed.numComputedTokens + resumed.numScheduledTokens).toBe(9);
-    expect(resumed.tokenIds).toEqual([...ids(6, 40), ...streamed.B!.slice(0, 3)].slice(resumed.numComputedTokens));
+    expect(resumed.tokenIds).toEqual(
+      [...ids(6, 40), ...streamed.B!.slice(0, 3)].slice(resumed.numComputedTokens),
+    );
 
     while (s.hasPendingWork()) collect(step().res);
     const ref = (p: number[], maxTokens: number) => referenceGenerate(p, { maxTokens }, VOCAB, 16).tokens;
@@ -109,7 +111,13 @@ describe('scheduling order', () => {
   it('FCFS serves by arrival time, not by the order of addRequest calls', () => {
     const { s, step } = setup({ maxNumSeqs: 1 });
     s.addRequest({ requestId: 'late', promptTokenIds: ids(2), arrivalTime: 5, sampling: { maxTokens: 1 } });
-    s.addRequest({ requestId: 'early', promptTokenIds: ids(2), arrivalTime: 1, priority: 9, sampling: { maxTokens: 1 } });
+    s.addRequest({
+      requestId: 'early',
+      promptTokenIds: ids(2),
+      arrivalTime: 1,
+      priority: 9,
+      sampling: { maxTokens: 1 },
+    });
     const order: string[] = [];
     while (s.hasPendingWork()) order.push(...Object.keys(grants(step().out)));
     expect(order).toEqual(['early', 'late']);

@@ -11,7 +11,11 @@ const limits = { maxModelLen: 100, eosTokenId: 2 };
 describe('createRequest', () => {
   it('fills defaults and carries sampling fields through as plain data', () => {
     const r = createRequest(
-      { requestId: 'a', promptTokenIds: [5, 6, 7], sampling: { temperature: 0.7, topK: 40, seed: 3, logprobs: 5 } },
+      {
+        requestId: 'a',
+        promptTokenIds: [5, 6, 7],
+        sampling: { temperature: 0.7, topK: 40, seed: 3, logprobs: 5 },
+      },
       12.5,
       limits,
     );
@@ -47,7 +51,11 @@ describe('createRequest', () => {
   it('copies its inputs, so later changes by the caller do not leak in', () => {
     const prompt = [1, 2];
     const stop = [9];
-    const r = createRequest({ requestId: 'a', promptTokenIds: prompt, sampling: { stopTokenIds: stop } }, 0, limits);
+    const r = createRequest(
+      { requestId: 'a', promptTokenIds: prompt, sampling: { stopTokenIds: stop } },
+      0,
+      limits,
+    );
     prompt.push(3);
     stop.push(4);
     expect(r.allTokenIds).toEqual([1, 2]);
@@ -105,7 +113,11 @@ describe('appendToken', () => {
     expect(feed(r, [4, 9, 8])).toEqual({ reason: 'stop', stopTokenId: 9, at: 2 });
     expect(r.outputTokenIds).toEqual([4, 9]);
     expect(r.allTokenIds).toEqual([1, 1, 1, 4, 9]);
-    expect(feed(make({ maxTokens: 50 }, 97), [4, 4, 4, 4])).toEqual({ reason: 'length', stopTokenId: null, at: 3 });
+    expect(feed(make({ maxTokens: 50 }, 97), [4, 4, 4, 4])).toEqual({
+      reason: 'length',
+      stopTokenId: null,
+      at: 3,
+    });
   });
 });
 
@@ -117,7 +129,12 @@ describe('WaitingQueue', () => {
       const entries: Entry[] = [];
       for (let k = 0; k < 300; k++) {
         const req = createRequest(
-          { requestId: `r${k}`, promptTokenIds: [1], priority: randInt(rand, 0, 3), arrivalTime: randInt(rand, 0, 50) },
+          {
+            requestId: `r${k}`,
+            promptTokenIds: [1],
+            priority: randInt(rand, 0, 3),
+            arrivalTime: randInt(rand, 0, 50),
+          },
           0,
           limits,
         );
@@ -142,7 +159,8 @@ describe('WaitingQueue', () => {
       expect(q.size).toBe(0);
       const sorted: Entry[] = [];
       for (const e of entries) insertSorted(sorted, e, policy);
-      for (let k = 1; k < sorted.length; k++) expect(compareEntries(policy, sorted[k - 1]!, sorted[k]!)).toBeLessThan(0);
+      for (let k = 1; k < sorted.length; k++)
+        expect(compareEntries(policy, sorted[k - 1]!, sorted[k]!)).toBeLessThan(0);
     }
   });
 });

@@ -42,18 +42,23 @@ export function resolveSampling(
   const maxTokens = s?.maxTokens ?? Math.max(room, 1);
   checkInt(id, 'sampling.maxTokens', maxTokens, 1);
   const minTokens = checkInt(id, 'sampling.minTokens', s?.minTokens ?? 0, 0);
-  if (minTokens > maxTokens) fail(id, 'sampling.minTokens', `(${minTokens}) must not exceed maxTokens (${maxTokens})`);
+  if (minTokens > maxTokens)
+    fail(id, 'sampling.minTokens', `(${minTokens}) must not exceed maxTokens (${maxTokens})`);
   const stop = s?.stopTokenIds ?? [];
   if (!Array.isArray(stop)) fail(id, 'sampling.stopTokenIds', 'must be an array of token ids');
-  stop.forEach((t, i) => checkInt(id, `sampling.stopTokenIds[${i}]`, t, 0));
+  for (const [i, t] of stop.entries()) checkInt(id, `sampling.stopTokenIds[${i}]`, t, 0);
   const ignoreEos = s?.ignoreEos ?? false;
-  if (typeof ignoreEos !== 'boolean') fail(id, 'sampling.ignoreEos', `must be a boolean, got ${String(ignoreEos)}`);
+  if (typeof ignoreEos !== 'boolean')
+    fail(id, 'sampling.ignoreEos', `must be a boolean, got ${String(ignoreEos)}`);
   return {
     maxTokens,
     minTokens,
     stopTokenIds: [...stop],
     ignoreEos,
-    eosTokenId: s?.eosTokenId === undefined ? limits.eosTokenId : nullableInt(id, 'sampling.eosTokenId', s.eosTokenId, 0),
+    eosTokenId:
+      s?.eosTokenId === undefined
+        ? limits.eosTokenId
+        : nullableInt(id, 'sampling.eosTokenId', s.eosTokenId, 0),
     temperature: checkRange(id, 'sampling.temperature', s?.temperature ?? 1, 0, Number.MAX_VALUE),
     topP: checkRange(id, 'sampling.topP', s?.topP ?? 1, 0, 1, true),
     topK: checkInt(id, 'sampling.topK', s?.topK ?? 0, 0),
@@ -89,7 +94,8 @@ export function createRequest(input: RequestInput, arrivalTime: number, limits: 
     );
   }
   const at = input.arrivalTime ?? arrivalTime;
-  if (typeof at !== 'number' || !Number.isFinite(at)) fail(id, 'arrivalTime', `must be a finite number, got ${at}`);
+  if (typeof at !== 'number' || !Number.isFinite(at))
+    fail(id, 'arrivalTime', `must be a finite number, got ${at}`);
   const priority = input.priority ?? 0;
   if (typeof priority !== 'number' || !Number.isFinite(priority)) {
     fail(id, 'priority', `must be a finite number, got ${priority}`);

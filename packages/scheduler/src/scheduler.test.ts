@@ -22,7 +22,9 @@ describe('token budget', () => {
     const dOut: number[] = [];
     for (let k = 0; k < 4; k++) {
       const { out, res } = step();
-      const d = [...out.scheduledCachedRequests, ...out.scheduledNewRequests].find((r) => r.requestId === 'D')!;
+      const d = [...out.scheduledCachedRequests, ...out.scheduledNewRequests].find(
+        (r) => r.requestId === 'D',
+      )!;
       seen.push([grants(out), d.numComputedTokens]);
       dOut.push(res.find((r) => r.requestId === 'D')!.newTokenIds.length);
       expect(out.totalNumScheduledTokens).toBeLessThanOrEqual(16);
@@ -39,7 +41,12 @@ describe('token budget', () => {
   it('never starves decodes even when a prefill is ahead of them in the batch', () => {
     const { s, step } = setup({ maxNumBatchedTokens: 16 });
     for (const [k, id] of ['A', 'B', 'C'].entries()) {
-      s.addRequest({ requestId: id, promptTokenIds: ids(3, 100 * k + 1), sampling: long, arrivalTime: 10 + k });
+      s.addRequest({
+        requestId: id,
+        promptTokenIds: ids(3, 100 * k + 1),
+        sampling: long,
+        arrivalTime: 10 + k,
+      });
     }
     step();
     // D arrived first, so it runs ahead of A, B, C once admitted.
@@ -114,8 +121,12 @@ describe('token budget', () => {
 describe('options', () => {
   it('rejects bad options, naming them', () => {
     expect(() => setup({ maxNumBatchedTokens: 4, maxNumSeqs: 8 })).toThrow(SchedulerConfigError);
-    expect(() => setup({ maxNumBatchedTokens: 4, maxNumSeqs: 8 })).toThrow(/maxNumBatchedTokens \(4\).*maxNumSeqs/);
-    expect(() => setup({ numBlocks: 5, blockSize: 4, maxModelLen: 17 })).toThrow(/maxModelLen \(17\).*capacity \(16\)/);
+    expect(() => setup({ maxNumBatchedTokens: 4, maxNumSeqs: 8 })).toThrow(
+      /maxNumBatchedTokens \(4\).*maxNumSeqs/,
+    );
+    expect(() => setup({ numBlocks: 5, blockSize: 4, maxModelLen: 17 })).toThrow(
+      /maxModelLen \(17\).*capacity \(16\)/,
+    );
     expect(() => setup({ maxNumSeqs: 0 })).toThrow(/maxNumSeqs must be an integer ≥ 1/);
     expect(() => setup({ policy: 'lifo' as 'fcfs' })).toThrow(/policy/);
     expect(() => setup({ longPrefillTokenThreshold: -1 })).toThrow(/longPrefillTokenThreshold/);

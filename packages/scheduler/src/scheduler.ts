@@ -1,4 +1,4 @@
-import type { KVCacheBlocks, KVCacheManager } from '@dcp/kv-cache';
+import type { KVCacheManager } from '@dcp/kv-cache';
 import { InvalidRequestError, SchedulerStateError } from './errors.js';
 import { type ResolvedSchedulerOptions, resolveOptions, type SchedulerOptions } from './options.js';
 import { type Entry, insertSorted, WaitingQueue } from './queue.js';
@@ -63,10 +63,9 @@ export class Scheduler {
     const kv = this.kv;
     const running = this.running;
     let budget = maxNumBatchedTokens;
-    const sched: Entry[] = [];
-    const schedN: number[] = [];
-    const schedBlocks: KVCacheBlocks[] = [];
+    const cached: CachedRequestData[] = [];
     const preempted: string[] = [];
+    let total = 0;
 
     // Decodes still to visit: a prefill chunk leaves one token of budget for each of them.
     let decodesLeft = 0;
@@ -100,15 +99,22 @@ export class Scheduler {
         blocks = kv.allocateSlots(req, n);
       }
       if (blocks === null) break;
-      sched.push(e);
-      schedN.push(n);
-      schedBlocks.push(blocks);
+      const c = req.numComputedTokens;
+      cached.push({
+        requestId: req.requestId,
+        newBlockIds: blocks.blockIds.length === 0 ? [] : blocks.blockIds.slice(),
+        numComputedTokens: c,
+        numScheduledTokens: n,
+        tokenIds: n === 1 ? [req.allTokenIds[c]!] : req.allTokenIds.slice(c, c + n),
+      });
+      // Safe to advance now: a victim is never a request already granted tokens this step.
+      req.numComputedTokens = c + n;
       budget -= n;
+      total += n;
       i++;
     }
 
     const newData: NewRequestData[] = [];
-    let total = 0;
     // Like vLLM, admit nobody in a step that had to preempt.
     while (preempted.length === 0 && budget > 0 && running.length < maxNumSeqs) {
       const e = this.waiting.peek();
@@ -121,7 +127,10 @@ export class Scheduler {
       n = Math.min(n, budget);
       const blocks =
         hit.numComputedTokens > 0
-          ? kv.allocateSlots(req, n, { numNewComputedTokens: hit.numComputedTokens, newComputedBlocks: hit.blocks })
+          ? kv.allocateSlots(req, n, {
+              numNewComputedTokens: hit.numComputedTokens,
+              newComputedBlocks: hit.blocks,
+            })
           : kv.allocateSlots(req, n);
       if (blocks === null) break;
       this.waiting.pop();
@@ -146,22 +155,6 @@ export class Scheduler {
       total += n;
     }
 
-    const cached: CachedRequestData[] = new Array(sched.length);
-    for (let k = 0; k < sched.length; k++) {
-      const req = sched[k]!.req;
-      const n = schedN[k]!;
-      const c = req.numComputedTokens;
-      cached[k] = {
-        requestId: req.requestId,
-        newBlockIds: schedBlocks[k]!.blockIds.slice(),
-        numComputedTokens: c,
-        numScheduledTokens: n,
-        tokenIds: n === 1 ? [req.allTokenIds[c]!] : req.allTokenIds.slice(c, c + n),
-      };
-      req.numComputedTokens = c + n;
-      total += n;
-    }
-
     const finishedRequestIds = this.finishedIds;
     this.finishedIds = [];
     this.unapplied.add(step);
@@ -181,7 +174,10 @@ export class Scheduler {
    * Appends them, applies stop conditions, frees finished requests' blocks, and returns an output
    * for every scheduled request still live. Requests aborted since the step are skipped.
    */
-  updateFromOutput(output: SchedulerOutput, sampled: Readonly<Record<string, readonly number[]>>): RequestOutput[] {
+  updateFromOutput(
+    output: SchedulerOutput,
+    sampled: Readonly<Record<string, readonly number[]>>,
+  ): RequestOutput[] {
     const live = this.checkOutput(output, sampled);
     this.unapplied.delete(output.step);
     const cached = output.scheduledCachedRequests;
@@ -311,7 +307,7 @@ export class Scheduler {
       const toks = Object.hasOwn(sampled, id) ? sampled[id] : undefined;
       if (toks !== undefined) {
         matched++;
-        if (!Array.isArray(toks) || toks.some((t) => !Number.isSafeInteger(t) || t < 0)) {
+        if (!isTokenList(toks)) {
           throw new SchedulerStateError(`sampled[${JSON.stringify(id)}] must be an array of token ids ≥ 0`);
         }
       }
@@ -327,10 +323,21 @@ export class Scheduler {
     if (Object.keys(sampled).length !== matched) {
       const ids = new Set([...cached, ...fresh].map((it) => it.requestId));
       const bad = Object.keys(sampled).find((k) => !ids.has(k));
-      throw new SchedulerStateError(`sampled has tokens for ${JSON.stringify(bad)}, which step did not schedule`);
+      throw new SchedulerStateError(
+        `sampled has tokens for ${JSON.stringify(bad)}, which step did not schedule`,
+      );
     }
     return live;
   }
+}
+
+function isTokenList(toks: unknown): boolean {
+  if (!Array.isArray(toks)) return false;
+  for (let k = 0; k < toks.length; k++) {
+    const t = toks[k];
+    if (!Number.isSafeInteger(t) || t < 0) return false;
+  }
+  return true;
 }
 
 /** Tokens of `req` not yet computed or scheduled. */

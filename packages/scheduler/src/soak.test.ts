@@ -19,7 +19,9 @@ interface Spec {
 /** A seeded workload: prompts sharing a few system prefixes, assorted stop rules, staggered arrivals. */
 function workload(seed: number, count: number): Spec[] {
   const rand = prng(seed);
-  const prefixes = [0, 8, 13, 24].map((len) => Array.from({ length: len }, () => randInt(rand, 1, VOCAB - 1)));
+  const prefixes = [0, 8, 13, 24].map((len) =>
+    Array.from({ length: len }, () => randInt(rand, 1, VOCAB - 1)),
+  );
   const specs: Spec[] = [];
   let stepAt = 0;
   for (let k = 0; k < count; k++) {
@@ -84,7 +86,12 @@ function run(
     expect(step, 'the workload must drain').toBeLessThan(200_000);
     while (next < specs.length && specs[next]!.addAtStep <= step) {
       const sp = specs[next++]!;
-      const r = t.s.addRequest({ requestId: sp.id, promptTokenIds: sp.prompt, sampling: sp.sampling, priority: sp.priority });
+      const r = t.s.addRequest({
+        requestId: sp.id,
+        promptTokenIds: sp.prompt,
+        sampling: sp.sampling,
+        priority: sp.priority,
+      });
       tracked.set(sp.id, r);
       streams.set(sp.id, []);
     }
@@ -100,9 +107,13 @@ function run(
   }
   for (const [id, r] of tracked) {
     expect(r.status, id).toBe('finished');
-    expect(r.outputTokenIds, `${id}: streamed tokens equal the request's own record`).toEqual(streams.get(id));
+    expect(r.outputTokenIds, `${id}: streamed tokens equal the request's own record`).toEqual(
+      streams.get(id),
+    );
   }
-  expect(t.kv.numFreeBlocks, 'every block is free at the end (cached ones count as free)').toBe(o.numBlocks - 1);
+  expect(t.kv.numFreeBlocks, 'every block is free at the end (cached ones count as free)').toBe(
+    o.numBlocks - 1,
+  );
   const st = t.s.getStats();
   expect(st).toMatchObject({ numRunning: 0, numWaiting: 0 });
   return { streams, reasons, aborted, preemptions: st.numPreemptionsTotal, prefixHits: st.prefixCacheHits };

@@ -18,7 +18,8 @@ export function appendToken(request: Request, token: number, maxModelLen: number
   const numOut = request.outputTokenIds.length;
   if (numOut > s.minTokens) {
     if (!s.ignoreEos && token === s.eosTokenId) return { reason: 'stop', stopTokenId: null };
-    if (s.stopTokenIds.length > 0 && s.stopTokenIds.includes(token)) return { reason: 'stop', stopTokenId: token };
+    if (s.stopTokenIds.length > 0 && s.stopTokenIds.includes(token))
+      return { reason: 'stop', stopTokenId: token };
   }
   if (numOut >= s.maxTokens || request.allTokenIds.length >= maxModelLen) {
     return { reason: 'length', stopTokenId: null };

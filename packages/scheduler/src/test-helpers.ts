@@ -99,7 +99,9 @@ export class FakeWorker {
       const r = this.reqs.get(c.requestId);
       if (r === undefined) throw new Error(`worker: unknown cached request ${c.requestId}`);
       if (r.numComputed !== c.numComputedTokens) {
-        throw new Error(`worker: ${c.requestId} computed ${r.numComputed}, scheduler says ${c.numComputedTokens}`);
+        throw new Error(
+          `worker: ${c.requestId} computed ${r.numComputed}, scheduler says ${c.numComputedTokens}`,
+        );
       }
       r.blockTable.push(...c.newBlockIds);
       this.run(c.requestId, r, c.tokenIds, sampled);
