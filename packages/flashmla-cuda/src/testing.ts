@@ -1,0 +1,2 @@
+/** Entry of `@dcp/flashmla-cuda/testing` (see `testing/index.ts`). */
+export * from './testing/index.js';
