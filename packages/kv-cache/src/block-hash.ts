@@ -1,5 +1,5 @@
 import { sha256 } from '@noble/hashes/sha2.js';
-import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
+import { bytesToHex, hexToBytes, utf8ToBytes } from '@noble/hashes/utils.js';
 
 /** A block hash: 64 lowercase hex characters of a SHA-256 digest. */
 export type BlockHash = string;
@@ -18,7 +18,6 @@ const ROOT = 0;
 const CHILD = 1;
 const TAG_STRING = 0;
 const TAG_NUMBER = 1;
-const BAD_PARENT = 'hashBlockTokens: parent must be a 64-character hex BlockHash or null';
 
 /**
  * Hash of one full block: SHA-256 over an unambiguous byte encoding of
@@ -38,39 +37,62 @@ export function hashBlockTokens(
   tokens: ArrayLike<number>,
   extraKeys?: ExtraKeys | null,
 ): BlockHash {
-  const keys: (Uint8Array | number)[] = [];
-  let keyLength = 0;
-  if (extraKeys) {
-    for (const key of extraKeys) {
-      if (typeof key === 'string') {
-        const bytes = utf8ToBytes(key);
-        keys.push(bytes);
-        keyLength += 5 + bytes.length;
-      } else if (typeof key === 'number') {
-        keys.push(key);
-        keyLength += 9;
-      } else {
-        throw new TypeError(
-          `hashBlockTokens: extraKeys entries must be strings or numbers, got ${typeof key}`,
-        );
-      }
+  let parentDigest: Uint8Array | null = null;
+  if (parent !== null) {
+    if (typeof parent !== 'string' || parent.length !== 64) throw badParent();
+    try {
+      parentDigest = hexToBytes(parent);
+    } catch {
+      throw badParent();
     }
   }
-  const headLength = 1 + (parent === null ? 0 : 32) + 4;
-  const buf = new Uint8Array(headLength + 4 * tokens.length + 4 + keyLength);
+  return bytesToHex(digestBlock(parentDigest, tokens, 0, tokens.length, extraKeys ?? null));
+}
+
+function badParent(): TypeError {
+  return new TypeError('hashBlockTokens: parent must be a 64-character hex BlockHash or null');
+}
+
+/**
+ * The raw 32-byte digest behind `hashBlockTokens`, for `tokens[start..end)` chained to the raw
+ * `parent` digest. The manager chains raw digests so it never decodes hex.
+ */
+export function digestBlock(
+  parent: Uint8Array | null,
+  tokens: ArrayLike<number>,
+  start: number,
+  end: number,
+  extraKeys: ExtraKeys | null,
+): Uint8Array {
+  const keys: (Uint8Array | number)[] = [];
+  let keyLength = 0;
+  for (const key of extraKeys ?? []) {
+    if (typeof key === 'string') {
+      const bytes = utf8ToBytes(key);
+      keys.push(bytes);
+      keyLength += 5 + bytes.length;
+    } else if (typeof key === 'number') {
+      keys.push(key);
+      keyLength += 9;
+    } else {
+      throw new TypeError(`hashBlockTokens: extraKeys entries must be strings or numbers, got ${typeof key}`);
+    }
+  }
+  const n = end - start;
+  const buf = new Uint8Array(1 + (parent === null ? 0 : 32) + 4 + 4 * n + 4 + keyLength);
   let at = 0;
   if (parent === null) {
     buf[at++] = ROOT;
   } else {
     buf[at++] = CHILD;
-    putHex32(buf, at, parent);
+    buf.set(parent, at);
     at += 32;
   }
-  putU32(buf, at, tokens.length);
+  putU32(buf, at, n);
   at += 4;
-  for (let i = 0; i < tokens.length; i++) {
+  for (let i = start; i < end; i++) {
     const t = tokens[i] as number;
-    if (!(Number.isInteger(t) && t >= 0 && t <= 0xffffffff)) {
+    if (t >>> 0 !== t) {
       throw new RangeError(`hashBlockTokens: tokens[${i}] must be an integer in [0, 2^32), got ${t}`);
     }
     putU32(buf, at, t);
@@ -91,7 +113,7 @@ export function hashBlockTokens(
       at += key.length;
     }
   }
-  return bytesToHex(sha256(buf));
+  return sha256(buf);
 }
 
 /** Writes `v` (an integer in [0, 2³²)) little-endian at `at`. */
@@ -100,25 +122,4 @@ function putU32(buf: Uint8Array, at: number, v: number): void {
   buf[at + 1] = (v >>> 8) & 0xff;
   buf[at + 2] = (v >>> 16) & 0xff;
   buf[at + 3] = (v >>> 24) & 0xff;
-}
-
-/** Decodes a 64-character hex digest into 32 bytes at `at`. */
-function putHex32(buf: Uint8Array, at: number, hex: string): void {
-  if (typeof hex !== 'string' || hex.length !== 64) {
-    throw new TypeError(BAD_PARENT);
-  }
-  for (let i = 0; i < 32; i++) {
-    const hi = nibble(hex.charCodeAt(2 * i));
-    const lo = nibble(hex.charCodeAt(2 * i + 1));
-    if ((hi | lo) < 0) throw new TypeError(BAD_PARENT);
-    buf[at + i] = (hi << 4) | lo;
-  }
-}
-
-/** Value of one hex digit's char code, or −1. */
-function nibble(c: number): number {
-  if (c >= 48 && c <= 57) return c - 48; // 0-9
-  if (c >= 97 && c <= 102) return c - 87; // a-f
-  if (c >= 65 && c <= 70) return c - 55; // A-F
-  return -1;
 }

@@ -32,7 +32,7 @@ export class PagedKVCacheManager implements KVCacheManager {
   /** The underlying pool (inspect only; mutating it breaks the manager's bookkeeping). */
   readonly blockPool: BlockPool;
   private readonly maxModelLen: number;
-  private readonly hashFn: BlockHashFn;
+  private readonly hashFn: BlockHashFn | null;
   private readonly requests = new Map<string, RequestState>();
   private readonly empty: KVCacheBlocks = makeBlocks([]);
   private stats: PrefixCacheStats = { requests: 0, queries: 0, hits: 0, reset: false };

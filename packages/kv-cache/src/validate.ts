@@ -1,5 +1,4 @@
 import type { BlockHashFn } from './block-hash.js';
-import { hashBlockTokens } from './block-hash.js';
 import type { KVCacheManagerOptions, KVCacheRequest } from './types.js';
 
 /** Checks a non-negative integer and returns it; the error names `field`. */
@@ -40,7 +39,8 @@ export interface ResolvedManagerOptions {
   maxModelLen: number;
   enablePrefixCaching: boolean;
   enableEvents: boolean;
-  hashFn: BlockHashFn;
+  /** null: the built-in SHA-256. */
+  hashFn: BlockHashFn | null;
 }
 
 /** Checks `KVCacheManagerOptions` (errors name the field) and applies defaults. */
@@ -69,6 +69,6 @@ export function checkManagerOptions(options: KVCacheManagerOptions): ResolvedMan
     maxModelLen,
     enablePrefixCaching: options.enablePrefixCaching ?? true,
     enableEvents: options.enableKvCacheEvents ?? false,
-    hashFn: options.hashFn ?? hashBlockTokens,
+    hashFn: options.hashFn ?? null,
   };
 }
