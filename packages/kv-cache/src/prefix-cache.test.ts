@@ -185,6 +185,23 @@ describe('PagedKVCacheManager: prefix caching', () => {
     expect(manager().takeEvents()).toEqual([]);
   });
 
+  it('chains exactly the hashBlockTokens hashes, salt in the first block only', () => {
+    const kv = manager(11, { enableKvCacheEvents: true });
+    kv.allocateSlots(makeRequest('a', range(40, 13), 'salt-1'), 13);
+    const h0 = hashBlockTokens(null, range(40, 4), ['salt-1']);
+    const h1 = hashBlockTokens(h0, range(44, 4));
+    const h2 = hashBlockTokens(h1, range(48, 4));
+    expect(kv.takeEvents()).toEqual([
+      {
+        type: 'stored',
+        blockHashes: [h0, h1, h2],
+        parentBlockHash: null,
+        tokenIds: range(40, 12),
+        blockSize: 4,
+      },
+    ]);
+  });
+
   it('does no hashing or hits with prefix caching disabled', () => {
     const kv = manager(11, { enablePrefixCaching: false });
     kv.allocateSlots(makeRequest('a', range(0, 8)), 8);
