@@ -51,6 +51,11 @@ export function resolveOptions(o: SchedulerOptions): ResolvedSchedulerOptions {
   if (!Number.isSafeInteger(threshold) || threshold < 0) {
     throw new SchedulerConfigError(`longPrefillTokenThreshold must be an integer ≥ 0, got ${threshold}`);
   }
+  if (threshold > 0 && !enableChunkedPrefill) {
+    throw new SchedulerConfigError(
+      'longPrefillTokenThreshold splits prompts into chunks, so it needs enableChunkedPrefill; set it to 0 or enable chunked prefill',
+    );
+  }
   if (maxNumBatchedTokens < maxNumSeqs) {
     throw new SchedulerConfigError(
       `maxNumBatchedTokens (${maxNumBatchedTokens}) must be ≥ maxNumSeqs (${maxNumSeqs}) so every running request can decode each step`,

@@ -130,6 +130,9 @@ describe('options', () => {
     expect(() => setup({ maxNumSeqs: 0 })).toThrow(/maxNumSeqs must be an integer ≥ 1/);
     expect(() => setup({ policy: 'lifo' as 'fcfs' })).toThrow(/policy/);
     expect(() => setup({ longPrefillTokenThreshold: -1 })).toThrow(/longPrefillTokenThreshold/);
+    expect(() =>
+      setup({ longPrefillTokenThreshold: 8, enableChunkedPrefill: false, maxNumBatchedTokens: 128 }),
+    ).toThrow(/longPrefillTokenThreshold .* needs enableChunkedPrefill/);
     expect(() => setup({ eosTokenId: 1.5 })).toThrow(/eosTokenId/);
   });
 });
