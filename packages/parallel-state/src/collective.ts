@@ -6,7 +6,7 @@ import {
   checkOp,
   type DimSplit,
   finishAccumulator,
-  forEachRun,
+  forEachRow,
   type HostDType,
   hostDType,
   newAccumulator,
@@ -101,23 +101,29 @@ export class CollectiveReceiver {
     }
   }
 
-  /** Consumes elements `[start, start + chunk.length)` of member `m`'s input. */
+  /**
+   * Consumes elements `[start, start + chunk.length)` of member `m`'s input. A tensor
+   * `[outer, d, inner]` is walked in contiguous rows: for an all-gather, row o is the slab
+   * `(o, :, :)` of d·inner elements, which lands whole in output slab `(o, m·d .. (m+1)·d, :)`;
+   * for a reduce-scatter or all-to-all with `c = d/size`, row q is `(⌊q/size⌋, j·c .. (j+1)·c, :)`
+   * with `j = q mod size`, the piece destined to member j.
+   */
   take(m: number, chunk: HostArray, start: number): void {
     const { call, size, rank, out } = this;
-    const sp = call.split;
-    const { d, inner } = sp;
+    const { d, inner } = call.split;
     switch (call.kind) {
-      case 'allGather':
-        forEachRun(start, chunk.length, sp, (o, i, x0, n, s) => {
-          out.set(chunk.subarray(s, s + n), ((o * size + m) * d + i) * inner + x0);
+      case 'allGather': {
+        const slab = d * inner;
+        forEachRow(start, chunk.length, slab, (o, x0, n, s) => {
+          out.set(chunk.subarray(s, s + n), (o * size + m) * slab + x0);
         });
         break;
+      }
       case 'reduceScatter': {
-        const c = d / size;
-        const lo = rank * c;
+        const piece = (d / size) * inner;
         const acc = this.acc!;
-        forEachRun(start, chunk.length, sp, (o, i, x0, n, s) => {
-          if (i >= lo && i < lo + c) accumulate(acc, (o * c + i - lo) * inner + x0, chunk, s, n, call.op);
+        forEachRow(start, chunk.length, piece, (q, x0, n, s) => {
+          if (q % size === rank) accumulate(acc, Math.floor(q / size) * piece + x0, chunk, s, n, call.op);
         });
         break;
       }
@@ -125,10 +131,10 @@ export class CollectiveReceiver {
         accumulate(this.acc!, start, chunk, 0, chunk.length, call.op);
         break;
       case 'allToAll': {
-        const c = d / size;
-        const lo = rank * c;
-        forEachRun(start, chunk.length, sp, (o, i, x0, n, s) => {
-          if (i >= lo && i < lo + c) out.set(chunk.subarray(s, s + n), (o * d + m * c + i - lo) * inner + x0);
+        const piece = (d / size) * inner;
+        forEachRow(start, chunk.length, piece, (q, x0, n, s) => {
+          if (q % size === rank)
+            out.set(chunk.subarray(s, s + n), (Math.floor(q / size) * size + m) * piece + x0);
         });
         break;
       }

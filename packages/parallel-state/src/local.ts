@@ -129,11 +129,19 @@ class LocalCommunicator implements Communicator<HostArray> {
         return;
       }
     }
+    // All-gather, all-reduce and broadcast give every member the same result: build it once.
+    const same = first.kind === 'allGather' || first.kind === 'allReduce' || first.kind === 'broadcast';
+    let shared: HostArray | undefined;
     for (let r = 0; r < hub.size; r++) {
+      if (same && shared) {
+        p.settle[r]!(undefined, shared.slice());
+        continue;
+      }
       const like = p.inputs[r] ?? new Float32Array(0);
       const recv = new CollectiveReceiver(first, hub.size, r, like);
       for (let m = 0; m < hub.size; m++) recv.take(m, p.inputs[m]!, 0);
-      p.settle[r]!(undefined, recv.result());
+      shared = recv.result();
+      p.settle[r]!(undefined, shared);
     }
   }
 

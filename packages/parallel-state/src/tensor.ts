@@ -75,36 +75,29 @@ export function splitAtDim(length: number, shape: readonly number[], dim: number
 }
 
 /**
- * Calls `fn(o, i, x0, n, s)` for each row run of a tensor `[outer, d, inner]` that intersects the
- * flat range `[start, start + count)`: the run covers elements `(o, i, x0 .. x0+n)`, which sit at
- * offset `s` of the range.
+ * Calls `fn(q, x0, n, s)` for each piece of the flat range `[start, start + count)` cut at
+ * multiples of `rowLen`: the piece is elements `x0 .. x0+n` of row q (flat `q*rowLen + x0`), and
+ * sits at offset `s` of the range.
  */
-export function forEachRun(
+export function forEachRow(
   start: number,
   count: number,
-  sp: DimSplit,
-  fn: (o: number, i: number, x0: number, n: number, s: number) => void,
+  rowLen: number,
+  fn: (q: number, x0: number, n: number, s: number) => void,
 ): void {
-  const { d, inner } = sp;
-  if (inner === 0 || d === 0) return;
+  if (rowLen <= 0) return;
   const end = start + count;
   let e = start;
   while (e < end) {
-    const q = Math.floor(e / inner);
-    const x0 = e - q * inner;
-    const n = Math.min(inner - x0, end - e);
-    const o = Math.floor(q / d);
-    fn(o, q - o * d, x0, n, e - start);
+    const q = Math.floor(e / rowLen);
+    const x0 = e - q * rowLen;
+    const n = Math.min(rowLen - x0, end - e);
+    fn(q, x0, n, e - start);
     e += n;
   }
 }
 
-/** Reads element k of a host buffer as a number (bf16 decoded). */
-function valueAt(src: HostArray, k: number, bf16: boolean): number {
-  return bf16 ? bf16ToNumber(src[k]!) : src[k]!;
-}
-
-/** `acc[at+k] = op(acc[at+k], src[from+k])` for k < n, in float64. */
+/** `acc[at+k] = op(acc[at+k], src[from+k])` for k < n, in float64 (bf16 decoded first). */
 export function accumulate(
   acc: Float64Array,
   at: number,
@@ -113,11 +106,19 @@ export function accumulate(
   n: number,
   op: ReduceOp,
 ): void {
-  const bf16 = src instanceof Uint16Array;
-  if (op === 'sum') {
-    for (let k = 0; k < n; k++) acc[at + k]! += valueAt(src, from + k, bf16);
+  if (src instanceof Uint16Array) {
+    const bits = new Uint32Array(n);
+    for (let k = 0; k < n; k++) bits[k] = src[from + k]! << 16;
+    accumulate(acc, at, new Float32Array(bits.buffer), 0, n, op);
+  } else if (op === 'sum') {
+    for (let k = 0; k < n; k++) acc[at + k]! += src[from + k]!;
   } else {
-    for (let k = 0; k < n; k++) acc[at + k] = Math.max(acc[at + k]!, valueAt(src, from + k, bf16));
+    for (let k = 0; k < n; k++) {
+      const v = src[from + k]!;
+      const a = acc[at + k]!;
+      // NaN wins, as in Math.max.
+      if (v > a || Number.isNaN(v)) acc[at + k] = v;
+    }
   }
 }
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { type Case, checkResult, makeCases } from './test-collectives.js';
 import { type RankOutcome, runRanks } from './test-threads.js';
-import type { Buf } from './test-util.js';
+import { type Buf, randomBuf, rng } from './test-util.js';
 import type { WorkerStep } from './test-worker.js';
 import { makeTopology } from './topology.js';
 
@@ -112,4 +112,41 @@ describe('ThreadCommunicator call ordering', () => {
       expect([...res[6]!]).toEqual(Array.from({ length: 500 }, (_, j) => from * 100_000 + 1000 + j));
     });
   }, 60_000);
+});
+
+describe('ThreadCommunicator large all-reduce (reduce-scatter + all-gather path)', () => {
+  it.each([3, 8])(
+    '%i threads, 4099 elements (not divisible by the group), sum and max',
+    async (s) => {
+      const next = rng(77 + s);
+      const cases: Case[] = (
+        [
+          ['f32', 'sum'],
+          ['bf16', 'max'],
+          ['i32', 'sum'],
+        ] as const
+      ).map(([dtype, reduce]) => ({
+        op: 'allReduce',
+        dtype,
+        shape: [4099],
+        dim: 0,
+        reduce,
+        root: 0,
+        inputs: Array.from({ length: s }, () => randomBuf(dtype, 4099, next)),
+      }));
+      const steps = (r: number): WorkerStep[] =>
+        cases.map((c) => ({ group: 'world', op: 'allReduce', input: c.inputs[r]!, reduce: c.reduce }));
+      const out = await runRanks(makeTopology({ tp: s }), steps, { slotBytes: 8192 });
+      const first = expectOk(out[0]!).results as Buf[];
+      out.forEach((o, rank) => {
+        const res = expectOk(o).results as Buf[];
+        cases.forEach((c, k) => {
+          expect(checkResult(c, rank, res[k]!)).toBe('');
+          // Every member holds the same bits.
+          expect([...res[k]!]).toEqual([...first[k]!]);
+        });
+      });
+    },
+    60_000,
+  );
 });

@@ -8,7 +8,7 @@ import {
 import type { Communicator, HostArray, ReduceOp } from './communicator.js';
 import { CommunicatorError } from './errors.js';
 import type { RankGroups } from './local.js';
-import { type HostDType, hostDType } from './tensor.js';
+import { allocLike, type HostDType, hostDType } from './tensor.js';
 import {
   CTRL_ARRIVE,
   CTRL_BROKEN,
@@ -47,6 +47,8 @@ const BROKEN_REASONS = [
 ];
 /** Longest single sleep; waiters re-check liveness, the broken flag and the deadline this often. */
 const SLICE_MS = 250;
+/** All-reduces below this many elements run in one step (each member reduces everything). */
+const DIRECT_ALL_REDUCE = 4096;
 
 function bytesPer(dtype: HostDType): number {
   return dtype === 'bf16' ? 2 : 4;
@@ -300,8 +302,29 @@ export class ThreadCommunicator implements Communicator<HostArray> {
   reduceScatter(input: HostArray, shape: readonly number[], dim: number, op?: ReduceOp): Promise<HostArray> {
     return this.chain('c', () => this.run('reduceScatter', input, shape, dim, op));
   }
+  /**
+   * Small tensors: every member reduces everything in one step. Larger ones: a reduce-scatter
+   * (each member reduces 1/size of the elements) then an all-gather, so the work does not grow
+   * with size². Both round once from float64, so every member gets identical bits.
+   */
   allReduce(input: HostArray, op?: ReduceOp): Promise<HostArray> {
-    return this.chain('c', () => this.run('allReduce', input, undefined, 0, op));
+    return this.chain('c', async () => {
+      const n = input?.length ?? 0;
+      const w = this.size;
+      if (w === 1 || n < DIRECT_ALL_REDUCE || !(input instanceof Object)) {
+        return this.run('allReduce', input, undefined, 0, op);
+      }
+      hostDType(input);
+      const per = Math.ceil(n / w);
+      let padded = input;
+      if (per * w !== n) {
+        padded = allocLike(input, per * w);
+        padded.set(input);
+      }
+      const mine = await this.run('reduceScatter', padded, [w, per], 0, op);
+      const all = await this.run('allGather', mine, [1, per], 0);
+      return all.length === n ? all : all.slice(0, n);
+    });
   }
   allToAll(input: HostArray, shape: readonly number[], dim: number): Promise<HostArray> {
     return this.chain('c', () => this.run('allToAll', input, shape, dim));
