@@ -49,7 +49,7 @@ describe.each(['ag_rs', 'a2a'] as const)('vLLM combine numbers via lseCombine (%
       [0, 0],
       mode,
     );
-    r.out.forEach((v, i) => expect(v).toBeCloseTo([3, 4, 5, 6][i]!, 5));
+    for (const [i, v] of r.out.entries()) expect(v).toBeCloseTo([3, 4, 5, 6][i]!, 5);
   });
   it('a dominant rank wins', async () => {
     const r = await combine2(
@@ -60,7 +60,7 @@ describe.each(['ag_rs', 'a2a'] as const)('vLLM combine numbers via lseCombine (%
       [-100, 0],
       mode,
     );
-    r.out.forEach((v) => expect(Math.abs(v - 1)).toBeLessThan(1e-5));
+    for (const v of r.out) expect(Math.abs(v - 1)).toBeLessThan(1e-5);
   });
   it('an empty shard (LSE −inf) with NaN output is ignored', async () => {
     const r = await combine2([[Number.NaN], [3]], [NEG_INF, 0], mode);
