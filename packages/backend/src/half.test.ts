@@ -15,7 +15,7 @@ describe('bf16', () => {
   it('array conversion agrees with the scalar one', () => {
     const src = Float32Array.from([1.7, -0.3, 1e30, Number.NaN, 0]);
     const bits = f32ToBf16(src);
-    src.forEach((v, i) => expect(bits[i]).toBe(numberToBf16(v)));
+    for (const [i, v] of src.entries()) expect(bits[i]).toBe(numberToBf16(v));
   });
 });
 
