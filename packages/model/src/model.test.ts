@@ -141,27 +141,30 @@ describe('16-bit activations', () => {
 });
 
 describe('a mixed batch', () => {
-  it('decode and prefill-with-context rows in one step, prefill first, on tp2·dcp2', async () => {
+  it('decode and prefill-with-context rows in one step, prefill first, three requests, on tp2·dcp2', async () => {
     const config = moeYarnBias;
     const layout: Layout = { tp: 2, pp: 1, dcp: 2 };
     const blockSize = 4;
     const a = tokens(3, 7, config.vocabSize);
     const b = tokens(5, 9, config.vocabSize);
-    const refA = reference(config, 1, a);
-    const refB = reference(config, 1, b);
+    const c3 = tokens(8, 4, config.vocabSize);
+    const refs = [reference(config, 1, a), reference(config, 1, b), reference(config, 1, c3)];
     const { ranks } = await loadRanks(config, dummyWeightSource(1), layout, blockSize, 32);
     const tables = [
       [1, 2],
       [5, 6, 7],
+      [9, 3],
     ];
     const v = config.vocabSize;
-    // step 1: A rows 0..5, B rows 0..3 ; step 2: B rows 4..8 (prefill with context) then A row 6 (decode)
+    // step 1: A 0..5, B 0..3, C 0 (a one-token prefill); step 2: B 4..8 (prefill with context)
+    // before two decode rows (A 6, C 1); step 3: C 2..3 (prefill with context)
     const steps = [
-      { reqs: [0, 1], q: [6, 4], c: [0, 0] },
-      { reqs: [1, 0], q: [5, 1], c: [4, 6] },
+      { reqs: [0, 1, 2], q: [6, 4, 1], c: [0, 0, 0] },
+      { reqs: [1, 0, 2], q: [5, 1, 1], c: [4, 6, 1] },
+      { reqs: [2], q: [2], c: [2] },
     ];
     for (const step of steps) {
-      const seqs = [a, b];
+      const seqs = [a, b, c3];
       const positions: number[] = [];
       const ids: number[] = [];
       step.reqs.forEach((r, i) => {
@@ -195,7 +198,7 @@ describe('a mixed batch', () => {
       const got = out[0]!;
       let row = 0;
       step.reqs.forEach((r, i) => {
-        const ref = r === 0 ? refA : refB;
+        const ref = refs[r]!;
         for (let k = 0; k < step.q[i]!; k++, row++) {
           const p = step.c[i]! + k;
           const err = worstRelError(

@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { openHfModel } from './node.js';
 import { type Layout, loadRanks, runRequest, worstRelError } from './test/run.js';
 
-const dir = fileURLToPath(new URL('../fixtures/moe-grouped-yarn', import.meta.url));
+const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/${name}`, import.meta.url));
 
 const layouts: Layout[] = [
   { tp: 2, pp: 1, dcp: 1 },
@@ -21,9 +21,16 @@ const layouts: Layout[] = [
   { tp: 1, pp: 3, dcp: 1 },
 ];
 
-describe('parallel layouts match transformers (moe-grouped-yarn fixture)', () => {
-  for (const layout of layouts) {
-    const name = `tp${layout.tp}·pp${layout.pp}·dcp${layout.dcp}·I${layout.interleave ?? 1}`;
+const runs: [string, Layout][] = [
+  ...layouts.map((l): [string, Layout] => ['moe-grouped-yarn', l]),
+  ['tied-yarn-bf16', { tp: 2, pp: 2, dcp: 2 }], // tied head on the last stage, vocab-parallel
+  ['latent576', { tp: 2, pp: 1, dcp: 2, interleave: 4 }], // the real 576-wide latent
+];
+
+describe('parallel layouts match transformers', () => {
+  for (const [fx, layout] of runs) {
+    const dir = fixture(fx);
+    const name = `${fx} tp${layout.tp}·pp${layout.pp}·dcp${layout.dcp}·I${layout.interleave ?? 1}`;
     it(`${name}: prefill, chunked prefill and decode`, async () => {
       const ref = JSON.parse(readFileSync(`${dir}/logits.json`, 'utf8')) as {
         cases: { prompt_token_ids: number[]; logits: number[][] }[];
@@ -34,7 +41,7 @@ describe('parallel layouts match transformers (moe-grouped-yarn fixture)', () =>
         const { ranks } = await loadRanks(config, source, layout);
         const c = ref.cases[1]!;
         const t = c.prompt_token_ids.length;
-        for (const chunks of [[t], [5, 6, t - 11], [3, ...Array<number>(t - 3).fill(1)]]) {
+        for (const chunks of [[t], [5, 6, t - 11], Array<number>(t).fill(1)]) {
           const got = await runRequest(ranks, layout, config, c.prompt_token_ids, chunks);
           expect(
             worstRelError(got, c.logits.flat(), config.vocabSize),
