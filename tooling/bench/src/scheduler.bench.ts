@@ -102,15 +102,18 @@ function timeSteps(s: Scheduler, steps: number, until?: () => boolean): StepTime
   return { median: median(per), mean: per.reduce((x, y) => x + y, 0) / per.length };
 }
 
-/** `running` decode requests with 512-token prompts, prefilled before timing `steps` decode steps. */
-function decodeScenario(running: number, real: boolean, steps: number): StepTimes {
-  const numBlocks = running * Math.ceil((512 + steps + 300) / BLOCK_SIZE) + 1;
+/**
+ * `running` decode requests with 512-token prompts, prefilled before timing `steps` decode steps;
+ * with `bigPrompt`, a prompt of that many tokens arrives and the steps until it is done are timed.
+ */
+function decodeScenario(running: number, real: boolean, steps: number, bigPrompt = 0): StepTimes {
+  const numBlocks = running * Math.ceil((512 + steps + 300) / BLOCK_SIZE) + bigPrompt / BLOCK_SIZE + 2;
   const kv = real ? createKVCacheManager({ numBlocks, blockSize: BLOCK_SIZE }) : bareManager(numBlocks);
   const s = new Scheduler({
     kvCacheManager: kv,
-    maxNumBatchedTokens: 8192,
-    maxNumSeqs: running,
-    maxModelLen: 4096,
+    maxNumBatchedTokens: bigPrompt > 0 ? 2048 : 8192,
+    maxNumSeqs: running + 1,
+    maxModelLen: Math.max(4096, bigPrompt + 1),
   });
   for (let r = 0; r < running; r++) {
     const promptTokenIds = seededTokens(r + 1, 512);
@@ -121,7 +124,13 @@ function decodeScenario(running: number, real: boolean, steps: number): StepTime
     s.updateFromOutput(out, sample(s, out, 0));
   }
   timeSteps(s, 50); // warm-up
-  return timeSteps(s, steps);
+  if (bigPrompt === 0) return timeSteps(s, steps);
+  const big = s.addRequest({
+    requestId: 'big',
+    promptTokenIds: seededTokens(77, bigPrompt),
+    sampling: { maxTokens: 1 },
+  });
+  return timeSteps(s, steps, () => big.status === 'finished');
 }
 
 /** One 65,536-token prompt in 2,048-token chunks: µs per step over its 32 steps, best of `reps`. */
@@ -176,6 +185,12 @@ for (const running of [256, 1024]) {
   rows.push([`${running} decodes, real kv-cache`, decodeScenario(running, true, steps), base, 'median']);
   rows.push([`${running} decodes, bare manager`, decodeScenario(running, false, steps), base, 'median']);
 }
+rows.push([
+  '256 decodes + 16,384-token prompt (budget 2,048), real kv',
+  decodeScenario(256, true, 1000, 16384),
+  rows[0]![2],
+  'median',
+]);
 baseline(1, 1000);
 const chunkBase = baseline(1, 1000);
 const chunk = '65,536-token prompt, 2,048-token chunks';
@@ -183,11 +198,11 @@ rows.push([`${chunk}, real kv-cache`, chunkedPrefillScenario(true, 3), chunkBase
 rows.push([`${chunk}, bare manager`, chunkedPrefillScenario(false, 3), chunkBase, 'mean']);
 
 console.log('@dcp/scheduler: µs per step of schedule() + updateFromOutput()');
-console.log(`  ${'scenario'.padEnd(52)} ${'median'.padStart(9)} ${'mean'.padStart(9)}  baseline  ratio`);
+console.log(`  ${'scenario'.padEnd(58)} ${'median'.padStart(9)} ${'mean'.padStart(9)}  baseline  ratio`);
 for (const [name, t, base, stat] of rows) {
   const cells = `${t.median.toFixed(1).padStart(9)} ${t.mean.toFixed(1).padStart(9)}`;
   console.log(
-    `  ${name.padEnd(52)} ${cells} ${base.toFixed(2).padStart(9)}  ×${(t[stat] / base).toFixed(0)} (${stat})`,
+    `  ${name.padEnd(58)} ${cells} ${base.toFixed(2).padStart(9)}  ×${(t[stat] / base).toFixed(0)} (${stat})`,
   );
 }
 const at256 = rows[0]![1].median;
