@@ -138,7 +138,8 @@ export class LLMEngine {
     if (l.slotsPerRank <= 0) return used;
     for (const id of this.choices.keys()) {
       const n = this.parts.scheduler.getRequest(id)?.numComputedTokens ?? 0;
-      for (let r = 0; r < l.dcp; r++) used[r]! += localSeqLen(n, { dcp: l.dcp, dcpRank: r, interleave: l.interleave });
+      for (let r = 0; r < l.dcp; r++)
+        used[r]! += localSeqLen(n, { dcp: l.dcp, dcpRank: r, interleave: l.interleave });
     }
     return used.map((u) => u / l.slotsPerRank);
   }

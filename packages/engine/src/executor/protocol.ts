@@ -41,7 +41,16 @@ export interface StepOutput {
 
 export type DriverMessage = { type: 'step'; id: number; input: StepInput } | { type: 'shutdown' };
 
+/** Weight-loading progress of one rank. */
+export interface LoadProgressMessage {
+  type: 'progress';
+  rank: number;
+  bytesDone: number;
+  bytesTotal: number;
+}
+
 export type WorkerMessage =
+  | LoadProgressMessage
   | { type: 'ready'; rank: number; info: Record<string, unknown> }
   | { type: 'done'; id: number; rank: number; output: StepOutput | null }
   | { type: 'error'; id: number | null; rank: number; message: string; stack?: string };

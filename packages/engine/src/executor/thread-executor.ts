@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { EngineDeadError } from '../errors.js';
-import type { DriverMessage, StepInput, StepOutput, WorkerMessage } from './protocol.js';
+import type { DriverMessage, LoadProgressMessage, StepInput, StepOutput, WorkerMessage } from './protocol.js';
 
 /** Options of a `ThreadExecutor`. */
 export interface ThreadExecutorOptions {
@@ -10,6 +10,8 @@ export interface ThreadExecutorOptions {
   workerUrl: URL;
   /** `workerData` of each rank's worker. */
   workerData: (rank: number) => unknown;
+  /** Weight-loading progress of each rank while starting. */
+  onProgress?: (m: LoadProgressMessage) => void;
   /** Called once when a rank dies (exit or error), e.g. to wake its peers blocked in collectives. */
   onRankDeath?: (rank: number, reason: string) => void;
   /** How long ranks may take to load (default 10 min: big checkpoints on small machines). */
@@ -69,7 +71,8 @@ export class ThreadExecutor {
       for (let rank = 0; rank < worldSize; rank++) {
         const w = new Worker(workerUrl, { workerData: workerData(rank) });
         w.on('message', (m: WorkerMessage) => {
-          if (m.type === 'ready') {
+          if (m.type === 'progress') this.opts.onProgress?.(m);
+          else if (m.type === 'ready') {
             this.rankInfo[m.rank] = m.info;
             if (++ready === worldSize) {
               clearTimeout(timer);

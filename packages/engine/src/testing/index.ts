@@ -26,7 +26,11 @@ export interface FakeEngineOptions {
 }
 
 /** An `AsyncLLM` over a `FakeRunner`, with a real scheduler and KV-cache manager. */
-export function createFakeEngine(o: FakeEngineOptions): { llm: AsyncLLM; runner: FakeRunner; engine: LLMEngine } {
+export function createFakeEngine(o: FakeEngineOptions): {
+  llm: AsyncLLM;
+  runner: FakeRunner;
+  engine: LLMEngine;
+} {
   const blockSize = o.blockSize ?? 16;
   const numBlocks = o.numBlocks ?? 512;
   const kv = createKVCacheManager({ numBlocks, blockSize, dcp: 1 });

@@ -1,0 +1,81 @@
+/**
+ * The worker-thread entry of one rank (built to `dist/worker.js`): it opens its communicators,
+ * selects a backend, loads its weight shard, allocates its KV cache and then runs steps.
+ */
+
+import { parentPort } from 'node:worker_threads';
+import { createBackendRegistry, type FloatDType, selectBackend } from '@dcp/backend';
+import { loadHfModelConfig } from '@dcp/config/node';
+import { registerCpuMla } from '@dcp/cpu-mla';
+import { DeepseekV2Model, dummyWeightSource, rankLayout } from '@dcp/model';
+import { openHfModel } from '@dcp/model/node';
+import { makeTopology } from '@dcp/parallel-state';
+import { threadGroupsFor } from '@dcp/parallel-state/node';
+import type { LoadProgressMessage } from './executor/protocol.js';
+import { runWorkerLoop } from './executor/worker-loop.js';
+import { ModelRunner } from './runner/model-runner.js';
+import type { RankWorkerData } from './runner/worker-data.js';
+
+runWorkerLoop(async (raw) => {
+  const d = raw as RankWorkerData;
+  const topology = makeTopology(d.topology);
+  const info = topology.ranks[d.rank]!;
+  const groups = threadGroupsFor(d.comm, d.rank);
+  const config = await loadHfModelConfig(d.modelDir);
+  const { shard, dcp } = rankLayout(topology, d.rank, config, d.interleave);
+  const registry = createBackendRegistry();
+  registerCpuMla(registry);
+  const selection = await selectBackend(
+    registry,
+    {
+      dtype: d.dtype,
+      kvCacheDtype: d.kvDtype,
+      blockSize: d.blockSize,
+      kvLoraRank: config.kvLoraRank,
+      ropeDim: config.qkRopeHeadDim,
+      numHeads: config.numAttentionHeads / topology.tp,
+      dcp: topology.dcp,
+      interleave: d.interleave,
+    },
+    d.attentionBackend ? { name: d.attentionBackend } : {},
+  );
+  const backend = selection.backend;
+  const opened = d.loadFormat === 'dummy' ? null : await openHfModel(d.modelDir);
+  const model = await DeepseekV2Model.load({
+    config,
+    backend,
+    shard,
+    dcp,
+    comms: { tp: groups.tp, dcp: groups.dcp },
+    dtype: d.dtype as FloatDType,
+    dcpCombine: d.dcpCombine,
+    source: opened?.source ?? dummyWeightSource(d.seed),
+    onProgress: (p) => {
+      const m: LoadProgressMessage = {
+        type: 'progress',
+        rank: d.rank,
+        bytesDone: p.bytesDone,
+        bytesTotal: p.bytesTotal,
+      };
+      parentPort?.postMessage(m);
+    },
+  });
+  await opened?.close();
+  model.allocateKvCache(d.numBlocks, d.blockSize, d.kvDtype);
+  return new ModelRunner({
+    model,
+    backend,
+    config,
+    layout: { blockSize: d.blockSize, dcp: topology.dcp, dcpRank: info.dcpRank, interleave: d.interleave },
+    pp: { comm: topology.pp > 1 ? groups.pp : null, rank: info.ppRank, size: topology.pp },
+    isOutputRank: info.ppRank === topology.pp - 1 && info.tpRank === 0,
+    dtype: d.dtype,
+    info: {
+      rank: d.rank,
+      backend: selection.descriptor.name,
+      rejected: selection.rejected,
+      layers: [shard.layerStart, shard.layerEnd],
+      weights: opened ? 'checkpoint' : `dummy(seed=${d.seed})`,
+    },
+  });
+});
