@@ -3,7 +3,7 @@
  * prefill attention, and the two-state LSE merge.
  */
 import type { DecodeMeta, Tensor, VarlenMeta } from '@dcp/backend';
-import { axpy, dot } from './gemm.js';
+import { axpy, axpy4, dot, dot4 } from './gemm.js';
 import type { Scratch } from './scratch.js';
 import { arg, commit, expectNumel, f32, i32, lastDim, outF32, readRow } from './tensor.js';
 
@@ -50,6 +50,7 @@ export function mlaDecode(
   const direct = C.dtype === 'f32';
   const Cf = C.data as Float32Array;
   const krow = s.get('dec-k', width);
+  const d4 = new Float64Array(4);
   for (let t = 0; t < n; t++) {
     const len = lens[t]!;
     const row = rowOf ? rowOf[t]! : t;
@@ -72,7 +73,15 @@ export function mlaDecode(
       const at = (block * B + (j % B)) * width;
       const K = direct ? Cf : readRow(C.data, C.dtype, at, width, krow);
       const ko = direct ? at : 0;
-      for (let h = 0; h < H; h++) S[h * len + j] = scale * dot(Q, qo + h * width, K, ko, width);
+      let h = 0;
+      for (; h + 3 < H; h += 4) {
+        dot4(Q, qo + h * width, width, K, ko, width, d4);
+        S[h * len + j] = scale * d4[0]!;
+        S[(h + 1) * len + j] = scale * d4[1]!;
+        S[(h + 2) * len + j] = scale * d4[2]!;
+        S[(h + 3) * len + j] = scale * d4[3]!;
+      }
+      for (; h < H; h++) S[h * len + j] = scale * dot(Q, qo + h * width, K, ko, width);
     }
     // Softmax per head (probabilities stay in S).
     for (let h = 0; h < H; h++) {
@@ -96,7 +105,11 @@ export function mlaDecode(
       const at = (block * B + (j % B)) * width;
       const V = direct ? Cf : readRow(C.data, C.dtype, at, L, krow);
       const vo = direct ? at : 0;
-      for (let h = 0; h < H; h++) axpy(S[h * len + j]!, V, vo, O, oo + h * L, L);
+      let h = 0;
+      for (; h + 3 < H; h += 4) {
+        axpy4(S[h * len + j]!, S[(h + 1) * len + j]!, S[(h + 2) * len + j]!, S[(h + 3) * len + j]!, V, vo, O, oo + h * L, L, L);
+      }
+      for (; h < H; h++) axpy(S[h * len + j]!, V, vo, O, oo + h * L, L);
     }
   }
   commit(out, O);

@@ -100,3 +100,61 @@ export function axpy(
 ): void {
   for (let p = 0; p < n; p++) y[yo + p]! += alpha * x[xo + p]!;
 }
+
+/**
+ * Four dot products sharing one row: `out[k] = Σ_p a[ao + k·stride + p] · b[bo + p]` for
+ * `k < 4` (loads each `b` value once for four rows).
+ */
+export function dot4(
+  a: Float32Array,
+  ao: number,
+  stride: number,
+  b: Float32Array,
+  bo: number,
+  n: number,
+  out: Float64Array,
+): void {
+  const a1 = ao + stride;
+  const a2 = a1 + stride;
+  const a3 = a2 + stride;
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
+  for (let p = 0; p < n; p++) {
+    const x = b[bo + p]!;
+    s0 += a[ao + p]! * x;
+    s1 += a[a1 + p]! * x;
+    s2 += a[a2 + p]! * x;
+    s3 += a[a3 + p]! * x;
+  }
+  out[0] = s0;
+  out[1] = s1;
+  out[2] = s2;
+  out[3] = s3;
+}
+
+/** Four axpys sharing one row: `y[yo + k·stride + p] += w_k · x[xo + p]`, `k < 4`, `p < n`. */
+export function axpy4(
+  w0: number,
+  w1: number,
+  w2: number,
+  w3: number,
+  x: Float32Array,
+  xo: number,
+  y: Float32Array,
+  yo: number,
+  stride: number,
+  n: number,
+): void {
+  const y1 = yo + stride;
+  const y2 = y1 + stride;
+  const y3 = y2 + stride;
+  for (let p = 0; p < n; p++) {
+    const v = x[xo + p]!;
+    y[yo + p]! += w0 * v;
+    y[y1 + p]! += w1 * v;
+    y[y2 + p]! += w2 * v;
+    y[y3 + p]! += w3 * v;
+  }
+}

@@ -78,7 +78,7 @@ export function decodeCases(caps: BackendCapabilities): CaseDef[] {
         name: `attention/mlaDecode ${multi ? 'multi-token ' : ''}${kv}`,
         body: async (ctx) => {
           const b = await ctx.backend();
-          const [nb, B, L, R, H, maxBlocks] = [40, 4, 10, 6, 3, 6];
+          const [nb, B, L, R, H, maxBlocks] = [40, 4, 10, 6, 5, 6];
           const W = L + R;
           const scale = 1 / Math.sqrt(W);
           const cache = put(b, ctx.rng.normals(nb * B * W), [nb, B, W], kv);
