@@ -1,4 +1,5 @@
 import type { KVCacheManager } from '@dcp/kv-cache';
+import { checkStepOutput } from './check-output.js';
 import { InvalidRequestError, SchedulerStateError } from './errors.js';
 import { type ResolvedSchedulerOptions, resolveOptions, type SchedulerOptions } from './options.js';
 import { type Entry, insertSorted, WaitingQueue } from './queue.js';
@@ -178,7 +179,10 @@ export class Scheduler {
     output: SchedulerOutput,
     sampled: Readonly<Record<string, readonly number[]>>,
   ): RequestOutput[] {
-    const live = this.checkOutput(output, sampled);
+    if (!this.unapplied.has(output?.step)) {
+      throw new SchedulerStateError(`step ${String(output?.step)} was not scheduled or was already applied`);
+    }
+    const live = checkStepOutput(output, sampled, (id) => this.requests.get(id)?.req);
     this.unapplied.delete(output.step);
     const cached = output.scheduledCachedRequests;
     const fresh = output.scheduledNewRequests;
@@ -282,62 +286,6 @@ export class Scheduler {
     this.preemptions++;
     this.waiting.push(e);
   }
-
-  /**
-   * Validates a step's output and samples before anything is applied. Returns, per scheduled item
-   * (cached then new), the request if it is still running, else undefined.
-   */
-  private checkOutput(
-    output: SchedulerOutput,
-    sampled: Readonly<Record<string, readonly number[]>>,
-  ): (Request | undefined)[] {
-    if (!this.unapplied.has(output?.step)) {
-      throw new SchedulerStateError(`step ${String(output?.step)} was not scheduled or was already applied`);
-    }
-    if (sampled === null || typeof sampled !== 'object') {
-      throw new SchedulerStateError('sampled must be an object mapping requestId to token ids');
-    }
-    const cached = output.scheduledCachedRequests;
-    const fresh = output.scheduledNewRequests;
-    const live: (Request | undefined)[] = new Array(cached.length + fresh.length);
-    let matched = 0;
-    for (let k = 0; k < live.length; k++) {
-      const it = k < cached.length ? cached[k]! : fresh[k - cached.length]!;
-      const id = it.requestId;
-      const toks = Object.hasOwn(sampled, id) ? sampled[id] : undefined;
-      if (toks !== undefined) {
-        matched++;
-        if (!isTokenList(toks)) {
-          throw new SchedulerStateError(`sampled[${JSON.stringify(id)}] must be an array of token ids ≥ 0`);
-        }
-      }
-      const req = this.requests.get(id)?.req;
-      if (req === undefined || req.status !== 'running') continue;
-      if (it.numComputedTokens + it.numScheduledTokens >= req.allTokenIds.length && !toks?.length) {
-        throw new SchedulerStateError(
-          `sampled[${JSON.stringify(id)}] is missing: its scheduled tokens reached the end, so the model must sample`,
-        );
-      }
-      live[k] = req;
-    }
-    if (Object.keys(sampled).length !== matched) {
-      const ids = new Set([...cached, ...fresh].map((it) => it.requestId));
-      const bad = Object.keys(sampled).find((k) => !ids.has(k));
-      throw new SchedulerStateError(
-        `sampled has tokens for ${JSON.stringify(bad)}, which step did not schedule`,
-      );
-    }
-    return live;
-  }
-}
-
-function isTokenList(toks: unknown): boolean {
-  if (!Array.isArray(toks)) return false;
-  for (let k = 0; k < toks.length; k++) {
-    const t = toks[k];
-    if (!Number.isSafeInteger(t) || t < 0) return false;
-  }
-  return true;
 }
 
 /** Tokens of `req` not yet computed or scheduled. */
