@@ -1,11 +1,7 @@
 export type * from './communicator.js';
 export { CommunicatorError, TokenLayoutError, TopologyError } from './errors.js';
-export {
-  createLocalCommunicators,
-  createLocalGroups,
-  type LocalCommOptions,
-  type RankGroups,
-} from './local.js';
+export { createLocalCommunicators, type LocalCommOptions } from './local.js';
+export { createLocalGroups, type RankGroups } from './local-groups.js';
 export { bf16ToNumber, type HostDType, hostDType, numberToBf16 } from './tensor.js';
 export {
   type DcpRankShard,

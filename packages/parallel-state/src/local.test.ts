@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { Communicator, HostArray } from './communicator.js';
 import { CommunicatorError } from './errors.js';
-import { createLocalCommunicators, createLocalGroups } from './local.js';
+import { createLocalCommunicators } from './local.js';
+import { createLocalGroups } from './local-groups.js';
 import { type Case, checkResult, makeCases } from './test-collectives.js';
 import type { Buf } from './test-util.js';
 import { makeTopology } from './topology.js';

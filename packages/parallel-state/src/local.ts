@@ -7,8 +7,8 @@ import {
 } from './collective.js';
 import type { Communicator, HostArray, ReduceOp } from './communicator.js';
 import { CommunicatorError } from './errors.js';
+import { LocalMailbox } from './local-p2p.js';
 import { hostDType } from './tensor.js';
-import type { Topology } from './topology.js';
 
 /** Options of the in-process communicators. */
 export interface LocalCommOptions {
@@ -28,26 +28,17 @@ interface Pending {
   timer: ReturnType<typeof setTimeout> | undefined;
 }
 
-interface Message {
-  data: HostArray;
-  done: (err?: Error) => void;
-}
-
-interface Waiter {
-  output: HostArray;
-  done: (err: Error | undefined, value?: HostArray) => void;
-}
-
 /** State shared by the members of one in-process group (closure data, one per group). */
 class LocalHub {
   readonly pending = new Map<number, Pending>();
-  readonly mailbox = new Map<string, Message[]>();
-  readonly waiting = new Map<string, Waiter[]>();
+  readonly mail: LocalMailbox;
   constructor(
     readonly size: number,
     readonly name: string,
     readonly timeoutMs: number,
-  ) {}
+  ) {
+    this.mail = new LocalMailbox(name, timeoutMs);
+  }
 
   startTimer(onTimeout: () => void): ReturnType<typeof setTimeout> | undefined {
     return this.timeoutMs > 0 ? setTimeout(onTimeout, this.timeoutMs) : undefined;
@@ -177,92 +168,18 @@ class LocalCommunicator implements Communicator<HostArray> {
     }
   }
 
+  /** Resolves once member `peer` has received it (a rendezvous, like the thread communicator). */
   async send(input: HostArray, peer: number): Promise<void> {
     this.checkPeer(peer);
     hostDType(input);
-    const key = `${this.rank}>${peer}`;
-    const hub = this.hub;
-    return new Promise<void>((resolve, reject) => {
-      const waiter = hub.waiting.get(key)?.shift();
-      if (waiter) {
-        deliver(input, waiter, resolve, reject, key);
-        return;
-      }
-      const timer = hub.startTimer(() => {
-        const q = hub.mailbox.get(key) ?? [];
-        q.splice(q.indexOf(msg), 1);
-        reject(
-          new CommunicatorError(
-            `${hub.name}: send ${key} timed out after ${hub.timeoutMs} ms; member ${peer} never called recv`,
-          ),
-        );
-      });
-      const msg: Message = {
-        data: input.slice(),
-        done: (err) => {
-          if (timer !== undefined) clearTimeout(timer);
-          err ? reject(err) : resolve();
-        },
-      };
-      const q = hub.mailbox.get(key) ?? [];
-      q.push(msg);
-      hub.mailbox.set(key, q);
-    });
+    return this.hub.mail.send(this.rank, peer, input);
   }
 
   async recv(output: HostArray, peer: number): Promise<HostArray> {
     this.checkPeer(peer);
     hostDType(output, 'output');
-    const key = `${peer}>${this.rank}`;
-    const hub = this.hub;
-    return new Promise<HostArray>((resolve, reject) => {
-      const msg = hub.mailbox.get(key)?.shift();
-      if (msg) {
-        deliver(msg.data, { output, done: (e, v) => (e ? reject(e) : resolve(v!)) }, msg.done, msg.done, key);
-        return;
-      }
-      const waiter: Waiter = {
-        output,
-        done: (err, value) => {
-          if (timer !== undefined) clearTimeout(timer);
-          err ? reject(err) : resolve(value!);
-        },
-      };
-      const timer = hub.startTimer(() => {
-        const q = hub.waiting.get(key) ?? [];
-        q.splice(q.indexOf(waiter), 1);
-        reject(
-          new CommunicatorError(
-            `${hub.name}: recv ${key} timed out after ${hub.timeoutMs} ms; member ${peer} never called send`,
-          ),
-        );
-      });
-      const q = hub.waiting.get(key) ?? [];
-      q.push(waiter);
-      hub.waiting.set(key, q);
-    });
+    return this.hub.mail.recv(peer, this.rank, output);
   }
-}
-
-function deliver(
-  data: HostArray,
-  waiter: Waiter,
-  senderOk: () => void,
-  senderFail: (e: Error) => void,
-  key: string,
-): void {
-  const out = waiter.output;
-  if (hostDType(out) !== hostDType(data) || out.length !== data.length) {
-    const err = new CommunicatorError(
-      `send/recv ${key}: receiver expects ${out.length} ${hostDType(out)} elements, sender sent ${data.length} ${hostDType(data)}`,
-    );
-    senderFail(err);
-    waiter.done(err);
-    return;
-  }
-  out.set(data);
-  senderOk();
-  waiter.done(undefined, out);
 }
 
 /**
@@ -280,40 +197,4 @@ export function createLocalCommunicators(
   if (!(timeoutMs >= 0)) throw new CommunicatorError(`timeoutMs: must be >= 0, got ${String(timeoutMs)}`);
   const hub = new LocalHub(size, options.name ?? 'local', timeoutMs);
   return Array.from({ length: size }, (_, r) => new LocalCommunicator(hub, r));
-}
-
-/** The communicators one rank uses: the world and its TP, DCP and PP groups. */
-export interface RankGroups<C = Communicator<HostArray>> {
-  world: C;
-  tp: C;
-  dcp: C;
-  pp: C;
-}
-
-/**
- * In-process communicators for every rank of a topology: `result[rank]` holds that rank's world,
- * TP, DCP and PP group members (ranks inside each group ordered as in the topology's tables).
- */
-export function createLocalGroups(topology: Topology, options: LocalCommOptions = {}): RankGroups[] {
-  const base = options.name ?? 'local';
-  const world = createLocalCommunicators(topology.worldSize, { ...options, name: `${base}/world` });
-  const build = (kind: string, groups: number[][]) => {
-    const byRank = new Map<number, Communicator<HostArray>>();
-    groups.forEach((g, gi) => {
-      const members = createLocalCommunicators(g.length, { ...options, name: `${base}/${kind}${gi}` });
-      g.forEach((rank, k) => {
-        byRank.set(rank, members[k]!);
-      });
-    });
-    return byRank;
-  };
-  const tp = build('tp', topology.tpGroups);
-  const dcp = build('dcp', topology.dcpGroups);
-  const pp = build('pp', topology.ppGroups);
-  return topology.ranks.map(({ rank }) => ({
-    world: world[rank]!,
-    tp: tp.get(rank)!,
-    dcp: dcp.get(rank)!,
-    pp: pp.get(rank)!,
-  }));
 }

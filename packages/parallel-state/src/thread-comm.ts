@@ -1,7 +1,7 @@
 import { type CollectiveKind, CollectiveReceiver, contributes, describeCall } from './collective.js';
 import type { Communicator, HostArray, ReduceOp } from './communicator.js';
 import { CommunicatorError } from './errors.js';
-import type { RankGroups } from './local.js';
+import type { RankGroups } from './local-groups.js';
 import { allocLike, hostDType } from './tensor.js';
 import { recvFrom, sendTo } from './thread-p2p.js';
 import type { ThreadCommState, ThreadGroupState } from './thread-state.js';
