@@ -5,9 +5,19 @@
  * (`ThreadCommunicator`), device buffers on CUDA and WebGPU. Tensors are row-major; collectives
  * that work "along a dimension" take the tensor's shape and the dimension, and handle the
  * non-contiguous case (any `dim`, not only 0) themselves.
+ *
+ * Implementations here: `createLocalCommunicators` (members on one thread, for tests) and
+ * `ThreadCommunicator` (members in worker threads, `@dcp/parallel-state/node`). Both keep the
+ * order of calls issued without awaiting, reject with `CommunicatorError` instead of hanging
+ * (mismatched calls, a member that died or never arrived), and reduce in float64 in member order
+ * and round once, so every member of an all-reduce gets identical bits.
  */
 
-/** Host buffers the CPU communicator moves: f32, bf16/f16 bit patterns, and int32. */
+/**
+ * Host buffers the CPU communicators move: f32, 16-bit patterns, and int32. Reductions read a
+ * Uint16Array as bf16; f16 bit patterns may be moved (gather, scatter, all-to-all, broadcast,
+ * send/recv) but not reduced.
+ */
 export type HostArray = Float32Array | Uint16Array | Int32Array;
 
 /** Reductions supported by `allReduce` and `reduceScatter`. */
@@ -48,7 +58,11 @@ export interface Communicator<B = HostArray> {
   /** Every member gets `root`'s buffer; non-root members pass a buffer of the same length. */
   broadcast(input: B, root: number): Promise<B>;
 
-  /** Point-to-point send to member `peer` (pipeline stages). Pairs with `recv` on the peer. */
+  /**
+   * Point-to-point send to member `peer` (pipeline stages). Pairs with `recv` on the peer; may
+   * resolve only once the peer has received it, so post both sides concurrently or in an order
+   * where pairs meet.
+   */
   send(input: B, peer: number): Promise<void>;
 
   /** Receives from member `peer` into `output` (same length as what was sent) and returns it. */
