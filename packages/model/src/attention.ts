@@ -108,29 +108,30 @@ async function prefill<T extends Tensor, B>(
     out,
     lse,
   );
-  if (plan.ctxTotal > 0) {
-    const latent = c.kvLoraRank + c.qkRopeHeadDim;
-    const toks = plan.cuCtxPadded[plan.numPrefillReqs]!;
-    const local = s.alloc([toks, latent], cache.dtype);
-    b.gatherCache(cache, { blockTable: step.prefillBlockTable!, cuSeqLens: step.cuCtxPadded! }, local);
+  const latent = c.kvLoraRank + c.qkRopeHeadDim;
+  const wsz = ctx.dcpLayout.size;
+  for (const ch of step.ctxChunks) {
+    if (ch.kept === 0) continue; // every rank sees the same counts, so all skip together
+    const local = s.alloc([ch.padded, latent], cache.dtype);
+    const gather = { blockTable: step.prefillBlockTable!, cuSeqLens: ch.cuPadded, seqStarts: ch.seqStarts };
+    b.gatherCache(cache, gather, local);
     let all = local;
-    const wsz = ctx.dcpLayout.size;
     if (wsz > 1) {
-      const buf = await ctx.dcp!.allGather(b.commBuffer(local), [toks, latent], 0);
-      all = s.adopt(b.fromCommBuffer(buf, [wsz * toks, latent], cache.dtype));
+      const buf = await ctx.dcp!.allGather(b.commBuffer(local), [ch.padded, latent], 0);
+      all = s.adopt(b.fromCommBuffer(buf, [wsz * ch.padded, latent], cache.dtype));
     }
-    const ctxRows = s.alloc([plan.ctxTotal, latent], cache.dtype);
-    b.gatherRows(all, step.ctxReorg!, ctxRows);
-    const [ckv, ckpe] = split(ctx, ctxRows, c.kvLoraRank, c.qkRopeHeadDim);
-    const ckvb = s.alloc([plan.ctxTotal, n * (nope + dv)], ctx.dtype);
+    const rows = s.alloc([ch.kept, latent], cache.dtype);
+    b.gatherRows(all, ch.reorg!, rows);
+    const [ckv, ckpe] = split(ctx, rows, c.kvLoraRank, c.qkRopeHeadDim);
+    const ckvb = s.alloc([ch.kept, n * (nope + dv)], ctx.dtype);
     b.linear(ckv, w.kvB, ckvb);
-    const [ck, cv] = split(ctx, b.reshape(ckvb, [plan.ctxTotal * n, nope + dv]), nope, dv);
+    const [ck, cv] = split(ctx, b.reshape(ckvb, [ch.kept * n, nope + dv]), nope, dv);
     const cout = s.alloc([np, n, dv], ctx.dtype);
     const clse = s.alloc([np, n], 'f32');
-    const cmeta = { cuSeqLensQ: step.cuQ!, cuSeqLensK: step.cuCtx!, causal: false };
-    const ckr = b.reshape(ck, [plan.ctxTotal, n, nope]);
-    b.attention(qp, ckr, ckpe, b.reshape(cv, [plan.ctxTotal, n, dv]), cmeta, ctx.softmaxScale, cout, clse);
-    b.mergeAttnStates(out, lse, cout, clse, out, null);
+    const cmeta = { cuSeqLensQ: step.cuQ!, cuSeqLensK: ch.cuKept, causal: false };
+    const ckr = b.reshape(ck, [ch.kept, n, nope]);
+    b.attention(qp, ckr, ckpe, b.reshape(cv, [ch.kept, n, dv]), cmeta, ctx.softmaxScale, cout, clse);
+    b.mergeAttnStates(out, lse, cout, clse, out, lse);
   }
   return b.reshape(out, [np, n * dv]);
 }

@@ -1,7 +1,7 @@
 /** Step planning: decode/prefill split, DCP context gather plan, and errors naming the field. */
 import { localToGlobal } from '@dcp/parallel-state';
 import { describe, expect, it } from 'vitest';
-import { planBatch } from './batch.js';
+import { planBatch, planContextChunks } from './batch.js';
 import { ModelError } from './errors.js';
 
 const noDcp = { size: 1, rank: 0, interleave: 1 };
@@ -25,48 +25,52 @@ describe('planBatch', () => {
     expect([...p.inverseOrder]).toEqual([1, 2, 3, 0, 4, 5]);
     expect([...p.decodeLocalSeqLens]).toEqual([10]);
     expect([...p.cuQ]).toEqual([0, 3, 5]);
-    expect([...p.cuCtx]).toEqual([0, 4, 4]);
+    expect(p.ctxChunks.length).toBe(1);
+    expect([...p.ctxChunks[0]!.cuKept]).toEqual([0, 4, 4]);
     expect([...p.logitRows]).toEqual([2, 3, 5]);
     expect(p.maxBlocks).toBe(3);
     expect([...p.decodeBlockTable]).toEqual([2, 3, 4]);
   });
 
-  it('plans the DCP context gather: kept rows are exactly each rank’s local tokens', () => {
-    for (const [w, interleave] of [
-      [2, 1],
-      [4, 1],
-      [2, 2],
-      [4, 3],
+  it('plans the DCP context gather in chunks: every context token is kept exactly once', () => {
+    for (const [w, interleave, chunk] of [
+      [1, 1, 8192],
+      [2, 1, 8192],
+      [4, 1, 4],
+      [2, 2, 3],
+      [4, 3, 12],
+      [2, 1, 2],
     ] as const) {
-      const ctx = [5, 0, 13];
-      const p = planBatch(
-        {
-          positions: ctx.flatMap((c) => [c, c + 1]),
-          queryLens: [2, 2, 2],
-          computedLens: ctx,
-          blockTables: [[0], [1], [2, 3]],
-          slotMapping: [-1, -1, -1, -1, -1, -1],
-        },
-        { size: w, rank: 0, interleave },
-        4 * w * 3,
-      );
-      const toks = p.cuCtxPadded[3]!;
-      // decode every kept gathered row back to (request, global position)
-      let k = 0;
-      for (let j = 0; j < 3; j++) {
-        const seen: number[] = [];
-        for (let t = 0; t < ctx[j]!; t++, k++) {
-          const idx = p.ctxReorg[k]!;
-          const rank = Math.floor(idx / toks);
-          const local = (idx % toks) - p.cuCtxPadded[j]!;
-          expect(local).toBeGreaterThanOrEqual(0);
-          expect(local).toBeLessThan(p.cuCtxPadded[j + 1]! - p.cuCtxPadded[j]!);
-          seen.push(localToGlobal(local, { dcp: w, dcpRank: rank, interleave }));
+      const ctx = [5, 0, 13, 1];
+      const chunks = planContextChunks(ctx, { size: w, rank: 0, interleave }, chunk);
+      const seen: number[][] = ctx.map(() => []);
+      for (const ch of chunks) {
+        const toks = ch.cuPadded[ctx.length]!;
+        let k = 0;
+        for (let j = 0; j < ctx.length; j++) {
+          const kept = ch.cuKept[j + 1]! - ch.cuKept[j]!;
+          expect(ch.cuPadded[j + 1]! - ch.cuPadded[j]!).toBeLessThanOrEqual(
+            Math.ceil(chunk / (w * interleave)) * interleave,
+          );
+          for (let t = 0; t < kept; t++, k++) {
+            const idx = ch.reorg[k]!;
+            const rank = Math.floor(idx / toks);
+            const local = (idx % toks) - ch.cuPadded[j]!;
+            expect(local).toBeGreaterThanOrEqual(0);
+            expect(local).toBeLessThan(ch.cuPadded[j + 1]! - ch.cuPadded[j]!);
+            seen[j]!.push(localToGlobal(ch.seqStarts[j]! + local, { dcp: w, dcpRank: rank, interleave }));
+          }
         }
-        expect(seen.sort((a, b) => a - b)).toEqual(Array.from({ length: ctx[j]! }, (_, i) => i));
+        expect(k).toBe(ch.reorg.length);
       }
-      expect(k).toBe(p.ctxTotal);
+      ctx.forEach((c, j) => {
+        expect(
+          seen[j]!.sort((a, b) => a - b),
+          `W${w} I${interleave} chunk ${chunk}`,
+        ).toEqual(Array.from({ length: c }, (_, i) => i));
+      });
     }
+    expect(() => planContextChunks([3], noDcp, 0)).toThrow(/contextChunkTokens: must be an integer >= 1/);
   });
 
   it('rejects inconsistent batches naming the field', () => {

@@ -33,6 +33,22 @@ export interface DcpLayout {
   interleave: number;
 }
 
+/**
+ * One chunk of the prefill requests' cached context: every DCP rank gathers local entries
+ * `[seqStart, seqStart + padded_j)` of request j (the same padded count on every rank), the
+ * chunks are all-gathered over the DCP group, and the rows a rank really holds are kept.
+ */
+export interface ContextChunk {
+  /** `[numPrefillReqs]` first local cache entry gathered per request. */
+  seqStarts: Int32Array;
+  /** `[numPrefillReqs + 1]` prefix sums of the padded per-request counts (rows of the local gather). */
+  cuPadded: Int32Array;
+  /** `[numPrefillReqs + 1]` prefix sums of the kept context rows per request (the attention keys). */
+  cuKept: Int32Array;
+  /** Rows of the all-gathered `[W · cuPadded[last], latent]` block to keep, request by request. */
+  reorg: Int32Array;
+}
+
 /** Host-side metadata derived once per step and shared by every layer. */
 export interface BatchPlan {
   numTokens: number;
@@ -48,18 +64,61 @@ export interface BatchPlan {
   numPrefillReqs: number;
   cuQ: Int32Array;
   prefillBlockTable: Int32Array;
-  /** Per prefill request: context rows each DCP rank gathers (the largest local context length). */
-  cuCtxPadded: Int32Array;
-  /** Per prefill request: prefix sums of the global context lengths. */
-  cuCtx: Int32Array;
-  ctxTotal: number;
-  /** Rows of the all-gathered `[W · Σ padded, latent]` context to keep, request by request. */
-  ctxReorg: Int32Array;
+  /** The cached context of the prefill requests, in chunks of bounded size (spec §5.2). */
+  ctxChunks: ContextChunk[];
   /** Whether `[decodeRows, prefillRows]` is `0..numTokens-1` (no row reordering needed). */
   inOrder: boolean;
   /** For token row r, its row in `[decode outputs; prefill outputs]`. */
   inverseOrder: Int32Array;
   logitRows: Int32Array;
+}
+
+/** Default bound on the cached-context tokens per request attended in one chunk. */
+export const DEFAULT_CONTEXT_CHUNK = 8192;
+
+/**
+ * Splits the cached context of each prefill request (`contexts[j]` tokens) into chunks of at most
+ * `chunkTokens` global tokens (rounded up to a multiple of `interleave · dcp`): chunk i covers
+ * local entries `[i·c, (i+1)·c)` of every rank, `c = chunkTokens / dcp`.
+ */
+export function planContextChunks(
+  contexts: readonly number[],
+  dcp: DcpLayout,
+  chunkTokens: number,
+): ContextChunk[] {
+  if (!Number.isInteger(chunkTokens) || chunkTokens < 1) {
+    throw new ModelError('contextChunkTokens', `must be an integer >= 1, got ${chunkTokens}`);
+  }
+  const w = dcp.size;
+  const unit = dcp.interleave * w;
+  const local = Math.ceil(chunkTokens / unit) * dcp.interleave; // per-rank entries per chunk
+  const n = contexts.length;
+  const all = localSeqLensAllRanks(contexts, { dcp: w, interleave: dcp.interleave });
+  const padded = contexts.map((_, j) => all[j * w]!); // rank 0 holds the most
+  const chunks: ContextChunk[] = [];
+  const most = Math.max(0, ...padded);
+  for (let start = 0; start < most; start += local) {
+    const seqStarts = new Int32Array(n).fill(start);
+    const cuPadded = new Int32Array(n + 1);
+    const cuKept = new Int32Array(n + 1);
+    for (let j = 0; j < n; j++) {
+      cuPadded[j + 1] = cuPadded[j]! + Math.min(Math.max(padded[j]! - start, 0), local);
+      let kept = 0;
+      for (let r = 0; r < w; r++) kept += Math.min(Math.max(all[j * w + r]! - start, 0), local);
+      cuKept[j + 1] = cuKept[j]! + kept;
+    }
+    const toks = cuPadded[n]!;
+    const reorg = new Int32Array(cuKept[n]!);
+    let k = 0;
+    for (let j = 0; j < n; j++) {
+      for (let r = 0; r < w; r++) {
+        const len = Math.min(Math.max(all[j * w + r]! - start, 0), local);
+        for (let t = 0; t < len; t++) reorg[k++] = r * toks + cuPadded[j]! + t;
+      }
+    }
+    chunks.push({ seqStarts, cuPadded, cuKept, reorg });
+  }
+  return chunks;
 }
 
 function intArray(field: string, a: ArrayLike<number>, min: number): Int32Array {
@@ -74,7 +133,12 @@ function intArray(field: string, a: ArrayLike<number>, min: number): Int32Array 
 }
 
 /** Validates a batch and derives its per-step metadata for this rank. */
-export function planBatch(batch: ForwardBatch, dcp: DcpLayout, tokensPerBlock: number): BatchPlan {
+export function planBatch(
+  batch: ForwardBatch,
+  dcp: DcpLayout,
+  tokensPerBlock: number,
+  contextChunkTokens = DEFAULT_CONTEXT_CHUNK,
+): BatchPlan {
   const nReq = batch.queryLens.length;
   if (batch.computedLens.length !== nReq || batch.blockTables.length !== nReq) {
     throw new ModelError(
@@ -148,27 +212,12 @@ export function planBatch(batch: ForwardBatch, dcp: DcpLayout, tokensPerBlock: n
 
   const npr = prefillReqs.length;
   const cuQ = new Int32Array(npr + 1);
-  const cuCtx = new Int32Array(npr + 1);
-  const cuCtxPadded = new Int32Array(npr + 1);
-  const ctxLocal = localSeqLensAllRanks(
+  for (let j = 0; j < npr; j++) cuQ[j + 1] = cuQ[j]! + q[prefillReqs[j]!]!;
+  const ctxChunks = planContextChunks(
     prefillReqs.map((r) => c[r]!),
-    shard,
+    dcp,
+    contextChunkTokens,
   );
-  for (let j = 0; j < npr; j++) {
-    const r = prefillReqs[j]!;
-    cuQ[j + 1] = cuQ[j]! + q[r]!;
-    cuCtx[j + 1] = cuCtx[j]! + c[r]!;
-    cuCtxPadded[j + 1] = cuCtxPadded[j]! + ctxLocal[j * dcp.size]!; // rank 0 holds the most
-  }
-  const toks = cuCtxPadded[npr]!;
-  const ctxReorg = new Int32Array(cuCtx[npr]!);
-  let k = 0;
-  for (let j = 0; j < npr; j++) {
-    for (let n = 0; n < dcp.size; n++) {
-      const len = ctxLocal[j * dcp.size + n]!;
-      for (let t = 0; t < len; t++) ctxReorg[k++] = n * toks + cuCtxPadded[j]! + t;
-    }
-  }
   const order = [...decodeRows, ...prefillRows];
   const inverseOrder = new Int32Array(numTokens);
   let inOrder = true;
@@ -200,10 +249,7 @@ export function planBatch(batch: ForwardBatch, dcp: DcpLayout, tokensPerBlock: n
     numPrefillReqs: npr,
     cuQ,
     prefillBlockTable: fillTable(prefillReqs),
-    cuCtxPadded,
-    cuCtx,
-    ctxTotal: cuCtx[npr]!,
-    ctxReorg,
+    ctxChunks,
     inOrder,
     inverseOrder,
     logitRows,

@@ -19,10 +19,21 @@ export interface StepTensors<T extends Tensor> {
   prefillRows: T | null;
   cuQ: T | null;
   prefillBlockTable: T | null;
-  cuCtxPadded: T | null;
-  cuCtx: T | null;
-  ctxReorg: T | null;
+  /** Device copies of each context chunk's metadata (see `ContextChunk`). */
+  ctxChunks: ChunkTensors<T>[];
   inverseOrder: T | null;
+}
+
+/** One context chunk on the device: gather metadata, kept rows, and their sizes. */
+export interface ChunkTensors<T extends Tensor> {
+  seqStarts: T;
+  cuPadded: T;
+  cuKept: T;
+  reorg: T | null;
+  /** Rows of this rank's local gather. */
+  padded: number;
+  /** Context rows kept after the all-gather (the chunk's keys). */
+  kept: number;
 }
 
 /** Everything a layer needs besides its weights. */

@@ -1,5 +1,5 @@
-export type { BatchPlan, DcpLayout, ForwardBatch } from './batch.js';
-export { planBatch } from './batch.js';
+export type { BatchPlan, ContextChunk, DcpLayout, ForwardBatch } from './batch.js';
+export { DEFAULT_CONTEXT_CHUNK, planBatch, planContextChunks } from './batch.js';
 export { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, toHostData } from './dtype.js';
 export { dummyScale, dummyTensor, dummyUniform, nameHash } from './dummy.js';
 export { ModelError, WeightLoadError } from './errors.js';

@@ -2,7 +2,7 @@ import type { AttentionBackend, FloatDType, Tensor } from '@dcp/backend';
 import type { ModelConfig } from '@dcp/config';
 import type { Communicator } from '@dcp/parallel-state';
 import { mlaAttention } from './attention.js';
-import { type DcpLayout, type ForwardBatch, planBatch } from './batch.js';
+import { type DcpLayout, DEFAULT_CONTEXT_CHUNK, type ForwardBatch, planBatch } from './batch.js';
 import type { LayerContext, StepTensors } from './context.js';
 import { toHostData } from './dtype.js';
 import { ModelError } from './errors.js';
@@ -28,6 +28,11 @@ export interface ModelOptions<T extends Tensor, B> {
   dtype?: FloatDType;
   /** DCP merge: `ag_rs` (all-gather LSE + reduce-scatter, default) or `a2a` (one all-to-all). */
   dcpCombine?: 'ag_rs' | 'a2a';
+  /**
+   * Most cached-context tokens per prefill request attended in one chunk (default 8192): bounds
+   * the gathered context and its up-projection (spec §5.2); chunks merge exactly by LSE.
+   */
+  contextChunkTokens?: number;
 }
 
 /** Loading options: where the weights come from and a progress callback (one call per tensor). */
@@ -142,7 +147,12 @@ export class DeepseekV2Model<T extends Tensor = Tensor, B = unknown> {
     }
     const b = this.backend;
     const c = this.config;
-    const plan = planBatch(batch, this.dcpLayout, this.blockSize * this.dcpLayout.size);
+    const plan = planBatch(
+      batch,
+      this.dcpLayout,
+      this.blockSize * this.dcpLayout.size,
+      this.opts.contextChunkTokens ?? DEFAULT_CONTEXT_CHUNK,
+    );
     if (plan.numTokens === 0) throw new ModelError('queryLens', 'a batch needs at least one row');
     const outer = new Scope(b);
     const step = this.uploadStep(outer, plan);
@@ -271,9 +281,14 @@ export class DeepseekV2Model<T extends Tensor = Tensor, B = unknown> {
       prefillRows: opt(plan.prefillRows),
       cuQ: npr > 0 ? i32(plan.cuQ) : null,
       prefillBlockTable: npr > 0 ? i32(plan.prefillBlockTable, [npr, plan.maxBlocks]) : null,
-      cuCtxPadded: npr > 0 ? i32(plan.cuCtxPadded) : null,
-      cuCtx: npr > 0 ? i32(plan.cuCtx) : null,
-      ctxReorg: opt(plan.ctxReorg),
+      ctxChunks: plan.ctxChunks.map((ch) => ({
+        seqStarts: i32(ch.seqStarts),
+        cuPadded: i32(ch.cuPadded),
+        cuKept: i32(ch.cuKept),
+        reorg: opt(ch.reorg),
+        padded: ch.cuPadded[npr]!,
+        kept: ch.reorg.length,
+      })),
       inverseOrder: plan.inOrder ? null : i32(plan.inverseOrder),
     };
   }

@@ -15,6 +15,7 @@ const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/${name}`, i
 const layouts: Layout[] = [
   { tp: 2, pp: 1, dcp: 1 },
   { tp: 2, pp: 1, dcp: 2 },
+  { tp: 2, pp: 1, dcp: 2, contextChunk: 4 }, // context attended in chunks of 4 tokens
   { tp: 4, pp: 1, dcp: 4 },
   { tp: 4, pp: 1, dcp: 2, interleave: 2 },
   { tp: 2, pp: 2, dcp: 2 },
@@ -24,13 +25,14 @@ const layouts: Layout[] = [
 const runs: [string, Layout][] = [
   ...layouts.map((l): [string, Layout] => ['moe-grouped-yarn', l]),
   ['tied-yarn-bf16', { tp: 2, pp: 2, dcp: 2 }], // tied head on the last stage, vocab-parallel
-  ['latent576', { tp: 2, pp: 1, dcp: 2, interleave: 4 }], // the real 576-wide latent
+  ['latent576', { tp: 2, pp: 1, dcp: 2, interleave: 4, contextChunk: 8 }], // the real 576-wide latent
 ];
 
 describe('parallel layouts match transformers', () => {
   for (const [fx, layout] of runs) {
     const dir = fixture(fx);
-    const name = `${fx} tp${layout.tp}·pp${layout.pp}·dcp${layout.dcp}·I${layout.interleave ?? 1}`;
+    const chunk = layout.contextChunk ? ` ctx-chunk ${layout.contextChunk}` : '';
+    const name = `${fx} tp${layout.tp}·pp${layout.pp}·dcp${layout.dcp}·I${layout.interleave ?? 1}${chunk}`;
     it(`${name}: prefill, chunked prefill and decode`, async () => {
       const ref = JSON.parse(readFileSync(`${dir}/logits.json`, 'utf8')) as {
         cases: { prompt_token_ids: number[]; logits: number[][] }[];

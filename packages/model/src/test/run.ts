@@ -26,6 +26,8 @@ export interface Layout {
   interleave?: number;
   /** Activation/weight dtype (default f32). */
   dtype?: 'f32' | 'bf16' | 'f16';
+  /** `contextChunkTokens` of the model (default: the model's). */
+  contextChunk?: number;
 }
 
 /** One rank's model and place. */
@@ -59,6 +61,7 @@ export async function loadRanks(
         source,
         dcp,
         dtype: layout.dtype ?? 'f32',
+        ...(layout.contextChunk ? { contextChunkTokens: layout.contextChunk } : {}),
         comms: { tp: g.tp as never, dcp: g.dcp as never },
       });
       model.allocateKvCache(numBlocks, blockSize);
