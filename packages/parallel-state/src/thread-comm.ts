@@ -154,7 +154,10 @@ export class ThreadCommunicator implements Communicator<HostArray> {
   }
 }
 
-/** The communicators global rank `rank` uses in a job sharing `state`: world, TP, DCP and PP groups. */
+/**
+ * The communicators global rank `rank` uses in a job sharing `state`: world, TP, DCP and PP
+ * groups. Call it once per rank (two live instances for one member would share its slot).
+ */
 export function threadGroupsFor(state: ThreadCommState, rank: number): RankGroups<ThreadCommunicator> {
   if (!Number.isInteger(rank) || rank < 0 || rank >= state.worldSize) {
     throw new CommunicatorError(`rank: must be an integer in [0, ${state.worldSize}), got ${String(rank)}`);

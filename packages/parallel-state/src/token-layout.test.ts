@@ -144,6 +144,32 @@ describe('slotMapping against position counting', () => {
     expect(owners.every((n) => n === 1)).toBe(true);
   });
 
+  it('W=3, I=1, B=16: a 1024-token prompt in 128-token chunks maps like position counting, each token once', () => {
+    const w = 3;
+    const b = 16;
+    const bt = range(0, Math.ceil(1024 / (b * w))).map((v) => 100 + 7 * v);
+    const { owner, local } = countingLayout(1024, w, 1);
+    const seen = new Array<number>(1024).fill(0);
+    for (let start = 0; start < 1024; start += 128) {
+      const chunk = range(start, start + 128);
+      for (let r = 0; r < w; r++) {
+        const s = slotMapping(chunk, bt, { blockSize: b, dcp: w, dcpRank: r, interleave: 1 });
+        chunk.forEach((p, k) => {
+          const want = owner[p] === r ? bt[Math.floor(local[p]! / b)]! * b + (local[p]! % b) : -1;
+          if (s[k] !== want) throw new Error(`rank ${r} position ${p}: slot ${s[k]}, want ${want}`);
+          if (s[k]! >= 0) seen[p]!++;
+        });
+        // The cached context before this chunk, per rank: exactly the owned positions < start.
+        const ctx = localSeqLen(start, { dcp: w, dcpRank: r, interleave: 1 });
+        expect(ctx).toBe(owner.slice(0, start).filter((o) => o === r).length);
+        const blocks = Math.ceil(ctx / b);
+        expect(blocks * b).toBeGreaterThanOrEqual(ctx);
+        if (ctx === 0) expect(blocks).toBe(0);
+      }
+    }
+    expect(seen.every((n) => n === 1)).toBe(true);
+  });
+
   it('refuses bad input naming the field', () => {
     const opt = { blockSize: 16, dcp: 2, dcpRank: 0, interleave: 1 };
     expect(() => slotMapping([0], [1], { ...opt, interleave: 3 })).toThrow(
