@@ -25,11 +25,22 @@ function fmix(h: number): number {
  * full, unsharded tensor, up to 2^53). No state: any shard of any layout regenerates the same values.
  */
 export function dummyUniform(seed: number, key: number, index: number): number {
-  const lo = index >>> 0;
   const hi = Math.floor(index / 4294967296) >>> 0;
-  let h = fmix((seed ^ Math.imul(key, 0x9e3779b1)) + 0x632be5ab);
-  h = fmix(h ^ lo);
-  h = fmix(h ^ Math.imul(hi + 0x7f4a7c15, 0x27d4eb2f));
+  return fromMixed(tensorBase(seed, key), index >>> 0, highMix(hi));
+}
+
+/** Per-tensor part of the hash (hoisted out of element loops). */
+function tensorBase(seed: number, key: number): number {
+  return fmix((seed ^ Math.imul(key, 0x9e3779b1)) + 0x632be5ab);
+}
+
+/** Mix of the index's high 32 bits (0 for every tensor under 2^32 elements). */
+function highMix(hi: number): number {
+  return Math.imul(hi + 0x7f4a7c15, 0x27d4eb2f);
+}
+
+function fromMixed(base: number, lo: number, hiMix: number): number {
+  const h = fmix(fmix(base ^ lo) ^ hiMix);
   return (h >>> 8) / 8388608 - 1;
 }
 
@@ -60,10 +71,17 @@ export function dummyTensor(
   const key = nameHash(name);
   const { offset, scale } = dummyScale(name, fullShape);
   const dim = slice?.dim ?? null;
+  const total = fullShape.reduce((a, b) => a * b, 1);
+  const base = tensorBase(seed, key);
+  const hi0 = highMix(0);
+  // Every element index of a tensor under 2^32 elements has high word 0: hoist its mix.
+  const value =
+    total <= 4294967296
+      ? (i: number) => offset + scale * fromMixed(base, i >>> 0, hi0)
+      : (i: number) => offset + scale * dummyUniform(seed, key, i);
   if (slice === null || dim === null) {
-    const n = fullShape.reduce((a, b) => a * b, 1);
-    const out = new Float32Array(n);
-    for (let i = 0; i < n; i++) out[i] = offset + scale * dummyUniform(seed, key, i);
+    const out = new Float32Array(total);
+    for (let i = 0; i < total; i++) out[i] = value(i);
     return out;
   }
   const outer = fullShape.slice(0, dim).reduce((a, b) => a * b, 1);
@@ -74,8 +92,8 @@ export function dummyTensor(
   let k = 0;
   for (let o = 0; o < outer; o++) {
     for (let r = slice.start; r < slice.end; r++) {
-      const base = (o * dimLen + r) * inner;
-      for (let i = 0; i < inner; i++) out[k++] = offset + scale * dummyUniform(seed, key, base + i);
+      const row = (o * dimLen + r) * inner;
+      for (let i = 0; i < inner; i++) out[k++] = value(row + i);
     }
   }
   return out;
