@@ -8,6 +8,9 @@ import type { Scratch } from './scratch.js';
 import { arg, commit, expectNumel, f32, i32, lastDim, outF32, readRow } from './tensor.js';
 
 const NEG_INF = Number.NEGATIVE_INFINITY;
+/** Decode tiling: cache rows per block and heads per tile (a multiple of 4). */
+const KB = 32;
+const HT = 16;
 
 /** MLA decode: latent queries against this rank's cache entries. */
 export function mlaDecode(
@@ -49,7 +52,8 @@ export function mlaDecode(
   const LS = Lt.data as Float32Array;
   const direct = C.dtype === 'f32';
   const Cf = C.data as Float32Array;
-  const krow = s.get('dec-k', width);
+  const kbuf = s.get('dec-k', KB * width);
+  const koff = new Int32Array(KB);
   const d4 = new Float64Array(4);
   for (let t = 0; t < n; t++) {
     const len = lens[t]!;
@@ -63,25 +67,47 @@ export function mlaDecode(
       LS.fill(NEG_INF, t * H, (t + 1) * H);
       continue;
     }
+    // Offsets (koff) of rows [j0, j0 + nj) of this token's sequence: in the cache itself for f32,
+    // in a converted block buffer for 16-bit caches (the first `cols` columns).
+    const loadRows = (j0: number, nj: number, cols: number): Float32Array => {
+      for (let jj = 0; jj < nj; jj++) {
+        const j = j0 + jj;
+        const block = bt[row * maxBlocks + Math.floor(j / B)]!;
+        if (block < 0 || block >= nb) {
+          throw new RangeError(`mlaDecode blockTable[${row}]: block ${block} outside [0, ${nb})`);
+        }
+        const at = (block * B + (j % B)) * width;
+        if (direct) koff[jj] = at;
+        else {
+          readRow(C.data, C.dtype, at, cols, kbuf.subarray(jj * width));
+          koff[jj] = jj * width;
+        }
+      }
+      return direct ? Cf : kbuf;
+    };
     const S = s.get('dec-s', H * len);
     const qo = t * H * width;
-    // Pass 1: scores, one cache row at a time against every head.
-    for (let j = 0; j < len; j++) {
-      const block = bt[row * maxBlocks + Math.floor(j / B)]!;
-      if (block < 0 || block >= nb)
-        throw new RangeError(`mlaDecode blockTable[${row}]: block ${block} outside [0, ${nb})`);
-      const at = (block * B + (j % B)) * width;
-      const K = direct ? Cf : readRow(C.data, C.dtype, at, width, krow);
-      const ko = direct ? at : 0;
-      let h = 0;
-      for (; h + 3 < H; h += 4) {
-        dot4(Q, qo + h * width, width, K, ko, width, d4);
-        S[h * len + j] = scale * d4[0]!;
-        S[(h + 1) * len + j] = scale * d4[1]!;
-        S[(h + 2) * len + j] = scale * d4[2]!;
-        S[(h + 3) * len + j] = scale * d4[3]!;
+    // Pass 1: scores, in blocks of KB cache rows × HT heads so both stay in cache; each row is
+    // read once per four heads.
+    for (let j0 = 0; j0 < len; j0 += KB) {
+      const nj = Math.min(KB, len - j0);
+      const K = loadRows(j0, nj, width);
+      for (let h0 = 0; h0 < H; h0 += HT) {
+        const h1 = Math.min(H, h0 + HT);
+        for (let jj = 0; jj < nj; jj++) {
+          const ko = koff[jj]!;
+          const j = j0 + jj;
+          let h = h0;
+          for (; h + 3 < h1; h += 4) {
+            dot4(Q, qo + h * width, width, K, ko, width, d4);
+            S[h * len + j] = scale * d4[0]!;
+            S[(h + 1) * len + j] = scale * d4[1]!;
+            S[(h + 2) * len + j] = scale * d4[2]!;
+            S[(h + 3) * len + j] = scale * d4[3]!;
+          }
+          for (; h < h1; h++) S[h * len + j] = scale * dot(Q, qo + h * width, K, ko, width);
+        }
       }
-      for (; h < H; h++) S[h * len + j] = scale * dot(Q, qo + h * width, K, ko, width);
     }
     // Softmax per head (probabilities stay in S).
     for (let h = 0; h < H; h++) {
@@ -100,16 +126,32 @@ export function mlaDecode(
     // Pass 2: weighted sum of the value part (first L columns of each row).
     const oo = t * H * L;
     O.fill(0, oo, oo + H * L);
-    for (let j = 0; j < len; j++) {
-      const block = bt[row * maxBlocks + Math.floor(j / B)]!;
-      const at = (block * B + (j % B)) * width;
-      const V = direct ? Cf : readRow(C.data, C.dtype, at, L, krow);
-      const vo = direct ? at : 0;
-      let h = 0;
-      for (; h + 3 < H; h += 4) {
-        axpy4(S[h * len + j]!, S[(h + 1) * len + j]!, S[(h + 2) * len + j]!, S[(h + 3) * len + j]!, V, vo, O, oo + h * L, L, L);
+    for (let j0 = 0; j0 < len; j0 += KB) {
+      const nj = Math.min(KB, len - j0);
+      const V = loadRows(j0, nj, L);
+      for (let h0 = 0; h0 < H; h0 += HT) {
+        const h1 = Math.min(H, h0 + HT);
+        for (let jj = 0; jj < nj; jj++) {
+          const vo = koff[jj]!;
+          const j = j0 + jj;
+          let h = h0;
+          for (; h + 3 < h1; h += 4) {
+            axpy4(
+              S[h * len + j]!,
+              S[(h + 1) * len + j]!,
+              S[(h + 2) * len + j]!,
+              S[(h + 3) * len + j]!,
+              V,
+              vo,
+              O,
+              oo + h * L,
+              L,
+              L,
+            );
+          }
+          for (; h < h1; h++) axpy(S[h * len + j]!, V, vo, O, oo + h * L, L);
+        }
       }
-      for (; h < H; h++) axpy(S[h * len + j]!, V, vo, O, oo + h * L, L);
     }
   }
   commit(out, O);
