@@ -5,10 +5,13 @@
  * out of decode-first order).
  */
 import { type ModelConfig, parseHfModelConfig } from '@dcp/config';
+import { createCpuMlaBackend } from '@dcp/cpu-mla';
 import { slotMapping } from '@dcp/parallel-state';
 import { describe, expect, it } from 'vitest';
 import { dummyTensor } from './dummy.js';
+import { DeepseekV2Model } from './model.js';
 import { modelTensorSpecs } from './names.js';
+import { fullShard } from './sharding.js';
 import { referenceForward } from './test/reference-forward.js';
 import { type Layout, loadRanks, runRequest, worstRelError } from './test/run.js';
 import { dummyWeightSource } from './weight-source.js';
@@ -210,5 +213,49 @@ describe('a mixed batch', () => {
         }
       });
     }
+  });
+});
+
+describe('forward input errors', () => {
+  it('name the field: cache not allocated, bad token ids, missing hidden states', async () => {
+    const config = denseTied;
+    const backend = createCpuMlaBackend();
+    const source = dummyWeightSource(0);
+    const model = await DeepseekV2Model.load({ config, backend, shard: fullShard(config), source });
+    const batch = {
+      tokenIds: [1, 2],
+      positions: [0, 1],
+      queryLens: [2],
+      computedLens: [0],
+      blockTables: [[0]],
+      slotMapping: [0, 1],
+    };
+    await expect(model.forward(batch)).rejects.toThrow(/kvCache: call allocateKvCache before forward/);
+    model.allocateKvCache(2, 4);
+    await expect(model.forward({ ...batch, tokenIds: [1, 64] })).rejects.toThrow(
+      /tokenIds\[1\]: 64 is outside the vocabulary \[0, 64\)/,
+    );
+    await expect(model.forward({ ...batch, tokenIds: [1] })).rejects.toThrow(
+      /tokenIds: has 1 entries for 2 rows/,
+    );
+    const later = { ...fullShard(config), isFirstStage: false };
+    const stage2 = await DeepseekV2Model.load({ config, backend, shard: later, source });
+    stage2.allocateKvCache(2, 4);
+    await expect(stage2.forward(batch)).rejects.toThrow(
+      /hidden: a later pipeline stage needs hidden states \[2, 48\]/,
+    );
+    await expect(
+      DeepseekV2Model.load({ config, backend, shard: { ...later, tpSize: 2 }, source }),
+    ).rejects.toThrow(/comms\.tp: a TP group communicator of size 2/);
+    await expect(
+      DeepseekV2Model.load({
+        config,
+        backend,
+        shard: later,
+        source,
+        dtype: 'f16',
+        dcp: { size: 2, rank: 0, interleave: 1 },
+      }),
+    ).rejects.toThrow(/comms\.dcp/);
   });
 });

@@ -2,7 +2,13 @@ import type { AttentionBackend, FloatDType, Tensor } from '@dcp/backend';
 import type { ModelConfig } from '@dcp/config';
 import type { Communicator } from '@dcp/parallel-state';
 import { mlaAttention } from './attention.js';
-import { type DcpLayout, DEFAULT_CONTEXT_CHUNK, type ForwardBatch, planBatch } from './batch.js';
+import {
+  type BatchPlan,
+  type DcpLayout,
+  DEFAULT_CONTEXT_CHUNK,
+  type ForwardBatch,
+  planBatch,
+} from './batch.js';
 import type { LayerContext, StepTensors } from './context.js';
 import { toHostData } from './dtype.js';
 import { ModelError } from './errors.js';
@@ -146,7 +152,6 @@ export class DeepseekV2Model<T extends Tensor = Tensor, B = unknown> {
       throw new ModelError('kvCache', 'call allocateKvCache before forward');
     }
     const b = this.backend;
-    const c = this.config;
     const plan = planBatch(
       batch,
       this.dcpLayout,
@@ -154,7 +159,47 @@ export class DeepseekV2Model<T extends Tensor = Tensor, B = unknown> {
       this.opts.contextChunkTokens ?? DEFAULT_CONTEXT_CHUNK,
     );
     if (plan.numTokens === 0) throw new ModelError('queryLens', 'a batch needs at least one row');
+    const ids = this.checkInputs(batch, plan.numTokens);
     const outer = new Scope(b);
+    try {
+      return await this.run(batch, plan, ids, outer);
+    } finally {
+      outer.dispose();
+    }
+  }
+
+  /** Token ids of the first stage (validated), or null after checking a later stage's hidden states. */
+  private checkInputs(batch: ForwardBatch<T>, n: number): Int32Array | null {
+    const c = this.config;
+    if (!this.shard.isFirstStage) {
+      const hid = batch.hidden;
+      if (hid?.shape.length !== 2 || hid.shape[0] !== n || hid.shape[1] !== c.hiddenSize) {
+        throw new ModelError('hidden', `a later pipeline stage needs hidden states [${n}, ${c.hiddenSize}]`);
+      }
+      return null;
+    }
+    if (!batch.tokenIds) throw new ModelError('tokenIds', 'the first pipeline stage needs token ids');
+    if (batch.tokenIds.length !== n) {
+      throw new ModelError('tokenIds', `has ${batch.tokenIds.length} entries for ${n} rows`);
+    }
+    const ids = Int32Array.from(batch.tokenIds);
+    for (let i = 0; i < n; i++) {
+      const id = batch.tokenIds[i]!;
+      if (!Number.isInteger(id) || id < 0 || id >= c.vocabSize) {
+        throw new ModelError(`tokenIds[${i}]`, `${id} is outside the vocabulary [0, ${c.vocabSize})`);
+      }
+    }
+    return ids;
+  }
+
+  private async run(
+    batch: ForwardBatch<T>,
+    plan: BatchPlan,
+    ids: Int32Array | null,
+    outer: Scope<T, B>,
+  ): Promise<ForwardResult<T>> {
+    const b = this.backend;
+    const c = this.config;
     const step = this.uploadStep(outer, plan);
     const tp = this.opts.comms?.tp ?? null;
     const dcp = this.opts.comms?.dcp ?? null;
@@ -174,49 +219,39 @@ export class DeepseekV2Model<T extends Tensor = Tensor, B = unknown> {
     });
     const h = c.hiddenSize;
     let x = outer.alloc([plan.numTokens, h], this.dtype);
-    if (this.shard.isFirstStage) {
-      if (!batch.tokenIds) throw new ModelError('tokenIds', 'the first pipeline stage needs token ids');
-      const ids = outer.upload(Int32Array.from(batch.tokenIds), [plan.numTokens], 'i32');
-      if (ids.shape[0] !== plan.numTokens)
-        throw new ModelError('tokenIds', `needs ${plan.numTokens} entries`);
-      for (const id of Int32Array.from(batch.tokenIds)) {
-        if (id < 0 || id >= c.vocabSize)
-          throw new ModelError('tokenIds', `${id} is outside the vocabulary [0, ${c.vocabSize})`);
-      }
-      b.embedding(ids, this.embed!, vocabRange(c.vocabSize, this.shard).start, x);
-      if (tp && tp.size > 1)
+    if (ids) {
+      b.embedding(
+        outer.upload(ids, [plan.numTokens], 'i32'),
+        this.embed!,
+        vocabRange(c.vocabSize, this.shard).start,
+        x,
+      );
+      if (tp && tp.size > 1) {
         x = outer.adopt(b.fromCommBuffer(await tp.allReduce(b.commBuffer(x)), x.shape, x.dtype));
-    } else {
-      const hid = batch.hidden;
-      if (hid?.shape.length !== 2 || hid.shape[0] !== plan.numTokens || hid.shape[1] !== h) {
-        throw new ModelError(
-          'hidden',
-          `a later pipeline stage needs hidden states [${plan.numTokens}, ${h}]`,
-        );
       }
-      b.copyColumns(hid, 0, x, 0, h);
+    } else {
+      b.copyColumns(batch.hidden!, 0, x, 0, h);
     }
     for (let i = 0; i < this.layers.length; i++) {
       const layer = this.layers[i]!;
       const scope = new Scope(b);
-      const ctx = ctxOf(scope);
-      const xn = scope.alloc([plan.numTokens, h], this.dtype);
-      b.rmsNorm(x, layer.inputNorm, c.rmsNormEps, xn);
-      b.add(x, await mlaAttention(ctx, layer.attn, xn, this.caches[i]!), x);
-      b.rmsNorm(x, layer.postNorm, c.rmsNormEps, xn);
-      const m =
-        layer.mlp.kind === 'dense'
-          ? await denseMlp(ctx, xn, layer.mlp.dense)
-          : await moeMlp(ctx, xn, layer.mlp.moe);
-      b.add(x, m, x);
-      scope.dispose();
+      try {
+        const ctx = ctxOf(scope);
+        const xn = scope.alloc([plan.numTokens, h], this.dtype);
+        b.rmsNorm(x, layer.inputNorm, c.rmsNormEps, xn);
+        b.add(x, await mlaAttention(ctx, layer.attn, xn, this.caches[i]!), x);
+        b.rmsNorm(x, layer.postNorm, c.rmsNormEps, xn);
+        const m =
+          layer.mlp.kind === 'dense'
+            ? await denseMlp(ctx, xn, layer.mlp.dense)
+            : await moeMlp(ctx, xn, layer.mlp.moe);
+        b.add(x, m, x);
+      } finally {
+        scope.dispose();
+      }
     }
-    let result: ForwardResult<T>;
-    if (this.shard.isLastStage)
-      result = { hidden: null, logits: await this.logits(outer, x, plan.logitRows) };
-    else result = { hidden: outer.release(x), logits: null };
-    outer.dispose();
-    return result;
+    if (this.shard.isLastStage) return { hidden: null, logits: await this.logits(outer, x, plan.logitRows) };
+    return { hidden: outer.release(x), logits: null };
   }
 
   /** Final norm, LM head (vocab-parallel), gather over TP. The result is released from `scope`. */
