@@ -7,7 +7,8 @@ Runs on the GPU host in one go (see README.md):
   1. training: bf16 autocast, AdamW, linear warm-up then cosine decay, fixed seed; the step count is
      --steps, or what fits in --budget-s at the speed measured over the first steps (logged);
      the dev loss (held-out windows 2.. of the held-out documents, never the evaluation windows)
-     is measured along the way and the weights with the lowest dev loss are kept;
+     is measured along the way and the weights with the lowest dev loss are kept; with several
+     --steps values, one run each from the same seed, and the run with the lowest dev loss is kept;
   2. save: config.json + model.safetensors (bf16, the original one-tensor-per-expert layout),
      reloaded with from_pretrained (no missing or unexpected keys allowed);
   3. evaluation: the saved checkpoint upcast to fp32 (TF32 off, eager attention and experts) on the
@@ -184,7 +185,7 @@ def sample(model, tok, device, prompt_ids, n, temp, gen):
     return ids[len(prompt_ids):]
 
 
-PROMPTS = ["The jury said", "It was a cold morning, and", "The committee", "In the spring of 1960,"]
+PROMPTS = ["The old man looked at", "It was a cold morning, and", "The committee voted to", "In the spring of 1960,"]
 CHATS = ["Where did you go last summer?", "What do you think of the new law?"]
 
 
@@ -247,6 +248,82 @@ def build_model(cfg_dir, seed, device, experts):
     return set_experts(model, experts).to(device).train()
 
 
+def train_run(args, cfg_dir, device, experts, train, chat, chat_starts, dev, total):
+    """One training run from the seed; `total` steps, or what fits in --budget-s when None.
+    Returns its figures and the weights with the lowest dev loss (under "model")."""
+    torch.manual_seed(args.seed)
+    gen = torch.Generator().manual_seed(args.seed)
+    model = build_model(cfg_dir, args.seed, device, experts)
+    n_params = sum(p.numel() for p in model.parameters())
+    expert_params = [p for n, p in model.named_parameters() if "experts.gate_up" in n or "experts.down" in n]
+    per_tok = n_params - sum(p.numel() for p in expert_params)
+    per_tok += sum(p[0].numel() for p in expert_params) * ARCH["num_experts_per_tok"]
+    log(f"--- run: {total or 'budget'} steps; parameters {n_params} ({n_params / 1e6:.2f} M), "
+        f"active per token {per_tok} ({per_tok / 1e6:.2f} M)")
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embed" not in n]
+    no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embed" not in n)]
+    opt = torch.optim.AdamW([dict(params=decay, weight_decay=args.wd), dict(params=no_decay, weight_decay=0.0)],
+                            lr=args.lr, betas=(0.9, 0.95), eps=1e-8, fused=True)
+    tokens_per_step = args.rows * args.seq
+    cap = int(args.max_epochs * train.numel() / ((args.rows - args.chat_rows) * args.seq))
+    measure = (5, 25)
+    curve, dev_curve = [], []
+    best = (float("inf"), -1, None)
+    eval_every = None
+    t0 = time.time()
+    t_measure = None
+    run_loss, run_n = 0.0, 0
+    step = 0
+    while total is None or step < total:
+        if step < args.warmup:
+            lr = args.lr * (step + 1) / args.warmup
+        else:
+            frac = (step - args.warmup) / max(1, (total or cap) - args.warmup)
+            lr = args.lr * (args.min_lr_frac + (1 - args.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * min(1.0, frac))))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        x, y = batches(train, chat, chat_starts, args.rows, args.chat_rows, args.seq, gen, device)
+        loss, gn = train_step(model, opt, x, y)
+        step += 1
+        run_loss += float(loss.detach())
+        run_n += 1
+        if step == measure[0]:
+            torch.cuda.synchronize()
+            t_measure = time.time()
+        if step == measure[1] and total is None:
+            torch.cuda.synchronize()
+            per = (time.time() - t_measure) / (measure[1] - measure[0])
+            fit = int((args.budget_s - (time.time() - t0)) / (per * 1.08)) + step
+            total = max(measure[1] + 1, min(fit, cap))
+            log(f"step time {per * 1000:.1f} ms ({tokens_per_step / per / 1e6:.2f} M tok/s): {fit} steps fit "
+                f"the budget, epoch cap {cap} -> total {total} steps")
+        if total is not None and eval_every is None:
+            eval_every = max(25, total // 16)
+        if step % 25 == 0 or step == total:
+            el = time.time() - t0
+            curve.append(dict(step=step, loss=run_loss / run_n, lr=lr, grad_norm=float(gn), s=round(el, 2)))
+            log(f"step {step:5d}  loss {run_loss / run_n:.4f}  lr {lr:.2e}  gnorm {float(gn):.3f}  {el:6.1f} s")
+            run_loss, run_n = 0.0, 0
+        if eval_every and (step % eval_every == 0 or step == total):
+            dl = dev_loss(model, dev)
+            dev_curve.append(dict(step=step, dev_loss=dl, dev_ppl=math.exp(dl)))
+            log(f"step {step:5d}  dev loss {dl:.4f}  dev ppl {math.exp(dl):.2f}")
+            if dl < best[0]:
+                best = (dl, step, {k: v.detach().clone() for k, v in model.state_dict().items()})
+    torch.cuda.synchronize()
+    train_s = time.time() - t0
+    epochs = step * (args.rows - args.chat_rows) * args.seq / train.numel()
+    log(f"trained {step} steps, {step * tokens_per_step} tokens ({epochs:.1f} passes over the training text "
+        f"+ chat rows) in {train_s:.1f} s; best dev loss {best[0]:.4f} at step {best[1]}")
+    if best[1] != step:
+        log(f"keeping the step-{best[1]} weights (lowest dev loss)")
+        model.load_state_dict(best[2])
+    del opt
+    return dict(model=model, parameters=n_params, active_per_token=per_tok, steps=step,
+                tokens=step * tokens_per_step, train_seconds=round(train_s, 1), passes_over_train_text=round(epochs, 2),
+                kept_step=best[1], best_dev_loss=best[0], curve=curve, dev_curve=dev_curve)
+
+
 def main():
     global LOG
     ap = argparse.ArgumentParser()
@@ -255,7 +332,7 @@ def main():
     ap.add_argument("--eval-set", default="tooling/eval/brown-heldout-windows.json")
     ap.add_argument("--tokenizer", default="packages/model/presets/tiny/tokenizer.json")
     ap.add_argument("--seed", type=int, default=1234)
-    ap.add_argument("--steps", type=int, default=0, help="fixed step count (0: from --budget-s)")
+    ap.add_argument("--steps", default="", help="step counts, comma-separated: one run each, the lowest dev loss is kept (empty: one run sized by --budget-s)")
     ap.add_argument("--budget-s", type=float, default=150.0)
     ap.add_argument("--max-epochs", type=float, default=30.0, help="cap on passes over the training text")
     ap.add_argument("--seq", type=int, default=512)
@@ -321,75 +398,15 @@ def main():
     del m, o, fm, cpu
     shutil.rmtree(smoke_dir, ignore_errors=True)
 
-    # ---- 1. training
-    torch.manual_seed(args.seed)
-    gen = torch.Generator().manual_seed(args.seed)
-    model = build_model(cfg_dir, args.seed, device, experts)
-    n_params = sum(p.numel() for p in model.parameters())
-    per_tok = n_params - sum(p.numel() for n, p in model.named_parameters() if "experts.gate_up" in n or "experts.down" in n)
-    per_tok += sum(p[0].numel() for n, p in model.named_parameters() if "experts.gate_up" in n or "experts.down" in n) * ARCH["num_experts_per_tok"]
-    log(f"parameters {n_params} ({n_params / 1e6:.2f} M); active per token {per_tok} ({per_tok / 1e6:.2f} M)")
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embed" not in n]
-    no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embed" not in n)]
-    opt = torch.optim.AdamW([dict(params=decay, weight_decay=args.wd), dict(params=no_decay, weight_decay=0.0)],
-                            lr=args.lr, betas=(0.9, 0.95), eps=1e-8, fused=True)
-    tokens_per_step = args.rows * args.seq
-    cap = int(args.max_epochs * train.numel() / ((args.rows - args.chat_rows) * args.seq))
-    total = args.steps or None
-    measure = (5, 25)
-    curve, dev_curve = [], []
-    best = (float("inf"), -1, None)
-    eval_every = None
-    t0 = time.time()
-    t_measure = None
-    run_loss, run_n = 0.0, 0
-    step = 0
-    while True:
-        if total is not None and step >= total:
-            break
-        if step < args.warmup:
-            lr = args.lr * (step + 1) / args.warmup
-        else:
-            frac = (step - args.warmup) / max(1, (total or cap) - args.warmup)
-            lr = args.lr * (args.min_lr_frac + (1 - args.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * min(1.0, frac))))
-        for g in opt.param_groups:
-            g["lr"] = lr
-        x, y = batches(train, chat, chat_starts, args.rows, args.chat_rows, args.seq, gen, device)
-        loss, gn = train_step(model, opt, x, y)
-        step += 1
-        run_loss += float(loss)
-        run_n += 1
-        if step == measure[0]:
-            torch.cuda.synchronize()
-            t_measure = time.time()
-        if step == measure[1] and total is None:
-            torch.cuda.synchronize()
-            per = (time.time() - t_measure) / (measure[1] - measure[0])
-            fit = int((args.budget_s - (time.time() - t0)) / (per * 1.08)) + step
-            total = max(measure[1] + 1, min(fit, cap))
-            log(f"step time {per * 1000:.1f} ms ({tokens_per_step / per / 1e6:.2f} M tok/s): {fit} steps fit "
-                f"the budget, epoch cap {cap} -> total {total} steps")
-        if total is not None and eval_every is None:
-            eval_every = max(25, total // 16)
-        if step % 25 == 0 or step == total:
-            el = time.time() - t0
-            curve.append(dict(step=step, loss=run_loss / run_n, lr=lr, grad_norm=float(gn), s=round(el, 2)))
-            log(f"step {step:5d}  loss {run_loss / run_n:.4f}  lr {lr:.2e}  gnorm {float(gn):.3f}  {el:6.1f} s")
-            run_loss, run_n = 0.0, 0
-        if eval_every and (step % eval_every == 0 or step == total):
-            dl = dev_loss(model, dev)
-            dev_curve.append(dict(step=step, dev_loss=dl, dev_ppl=math.exp(dl)))
-            log(f"step {step:5d}  dev loss {dl:.4f}  dev ppl {math.exp(dl):.2f}")
-            if dl < best[0]:
-                best = (dl, step, {k: v.detach().clone() for k, v in model.state_dict().items()})
-    torch.cuda.synchronize()
-    train_s = time.time() - t0
-    epochs = step * (args.rows - args.chat_rows) * args.seq / train.numel()
-    log(f"trained {step} steps, {step * tokens_per_step} tokens ({epochs:.1f} passes over the training text "
-        f"+ chat rows) in {train_s:.1f} s; best dev loss {best[0]:.4f} at step {best[1]}")
-    if best[1] != step:
-        log(f"keeping the step-{best[1]} weights (lowest dev loss)")
-        model.load_state_dict(best[2])
+    # ---- 1. training: one run per --steps value (each from the same seed); keep the lowest dev loss
+    runs = []
+    for total in [int(t) for t in args.steps.split(",")] if args.steps else [None]:
+        runs.append(train_run(args, cfg_dir, device, experts, train, chat, chat_starts, dev, total))
+    pick = min(range(len(runs)), key=lambda i: runs[i]["best_dev_loss"])
+    model, n_params, per_tok = runs[pick].pop("model"), runs[pick]["parameters"], runs[pick]["active_per_token"]
+    for r in runs:
+        r.pop("model", None)
+    log(f"picked run {pick} ({runs[pick]['steps']} steps): dev loss {runs[pick]['best_dev_loss']:.4f} at step {runs[pick]['kept_step']}")
 
     # ---- 2. save
     ck = "/tmp/brown-ckpt"
@@ -397,11 +414,9 @@ def main():
     for f in ("config.json", "model.safetensors"):
         shutil.copy(os.path.join(ck, f), os.path.join(args.out, f))
     metrics = dict(seed=args.seed, args=vars(args), experts_implementation_train=experts, parameters=n_params,
-                   active_parameters_per_token=per_tok, steps=step, tokens=step * tokens_per_step,
-                   train_seconds=round(train_s, 1), passes_over_train_text=round(epochs, 2),
-                   kept_step=best[1] if best[1] != step else step, best_dev_loss=best[0], curve=curve, dev_curve=dev_curve)
+                   active_parameters_per_token=per_tok, picked_run=pick, runs=runs)
     json.dump(metrics, open(os.path.join(args.out, "train-metrics.json"), "w"), indent=1)
-    del model, opt, best
+    del model
 
     # ---- 3. evaluation (fp32 from the saved bf16 checkpoint)
     try:
