@@ -17,6 +17,7 @@ const layouts: Layout[] = [
   { tp: 2, pp: 1, dcp: 2 },
   { tp: 2, pp: 1, dcp: 2, contextChunk: 4 }, // context attended in chunks of 4 tokens
   { tp: 4, pp: 1, dcp: 4 },
+  { tp: 4, pp: 1, dcp: 4, combine: 'a2a' }, // the single all-to-all merge
   { tp: 4, pp: 1, dcp: 2, interleave: 2 },
   { tp: 2, pp: 2, dcp: 2 },
   { tp: 1, pp: 3, dcp: 1 },
@@ -31,7 +32,7 @@ const runs: [string, Layout][] = [
 describe('parallel layouts match transformers', () => {
   for (const [fx, layout] of runs) {
     const dir = fixture(fx);
-    const chunk = layout.contextChunk ? ` ctx-chunk ${layout.contextChunk}` : '';
+    const chunk = `${layout.contextChunk ? ` ctx-chunk ${layout.contextChunk}` : ''}${layout.combine ? ` ${layout.combine}` : ''}`;
     const name = `${fx} tp${layout.tp}·pp${layout.pp}·dcp${layout.dcp}·I${layout.interleave ?? 1}${chunk}`;
     it(`${name}: prefill, chunked prefill and decode`, async () => {
       const ref = JSON.parse(readFileSync(`${dir}/logits.json`, 'utf8')) as {

@@ -28,6 +28,8 @@ export interface Layout {
   dtype?: 'f32' | 'bf16' | 'f16';
   /** `contextChunkTokens` of the model (default: the model's). */
   contextChunk?: number;
+  /** DCP merge (default `ag_rs`). */
+  combine?: 'ag_rs' | 'a2a';
 }
 
 /** One rank's model and place. */
@@ -62,6 +64,7 @@ export async function loadRanks(
         dcp,
         dtype: layout.dtype ?? 'f32',
         ...(layout.contextChunk ? { contextChunkTokens: layout.contextChunk } : {}),
+        ...(layout.combine ? { dcpCombine: layout.combine } : {}),
         comms: { tp: g.tp as never, dcp: g.dcp as never },
       });
       model.allocateKvCache(numBlocks, blockSize);
