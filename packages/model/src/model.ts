@@ -9,15 +9,16 @@ import {
   type ForwardBatch,
   planBatch,
 } from './batch.js';
-import type { LayerContext, StepTensors } from './context.js';
+import type { LayerContext } from './context.js';
 import { toHostData } from './dtype.js';
 import { ModelError } from './errors.js';
 import { denseMlp, moeMlp } from './ffn.js';
 import { type LayerWeights, layerTensors, loadLayer } from './layer-weights.js';
 import { modelTensorSpecs } from './names.js';
-import { type RopeTables, ropeCosSin, ropeTables } from './rope.js';
+import { type RopeTables, ropeTables } from './rope.js';
 import { Scope } from './scope.js';
 import { localHeads, type ModelShard, vocabRange } from './sharding.js';
+import { uploadStep } from './step.js';
 import { type LoadProgress, planTensors, WeightReader, type WeightSource } from './weight-source.js';
 
 /** How to build one rank's model. */
@@ -200,7 +201,7 @@ export class DeepseekV2Model<T extends Tensor = Tensor, B = unknown> {
   ): Promise<ForwardResult<T>> {
     const b = this.backend;
     const c = this.config;
-    const step = this.uploadStep(outer, plan);
+    const step = uploadStep(outer, plan, this.rope, this.config.qkRopeHeadDim);
     const tp = this.opts.comms?.tp ?? null;
     const dcp = this.opts.comms?.dcp ?? null;
     const ctxOf = (scope: Scope<T, B>): LayerContext<T, B> => ({
@@ -289,43 +290,6 @@ export class DeepseekV2Model<T extends Tensor = Tensor, B = unknown> {
     const out = scope.alloc([n, c.vocabSize], 'f32');
     b.copyColumns(all, 0, out, 0, c.vocabSize);
     return scope.release(out);
-  }
-
-  private uploadStep(s: Scope<T, B>, plan: ReturnType<typeof planBatch>): StepTensors<T> {
-    const t = plan.numTokens;
-    const rope = this.config.qkRopeHeadDim;
-    const { cos, sin } = ropeCosSin(this.rope, plan.positions);
-    const half = rope / 2;
-    const table = new Float32Array(t * rope);
-    for (let r = 0; r < t; r++) {
-      table.set(cos.subarray(r * half, (r + 1) * half), r * rope);
-      table.set(sin.subarray(r * half, (r + 1) * half), r * rope + half);
-    }
-    const i32 = (a: Int32Array, shape: number[] = [a.length]) => s.upload(a, shape, 'i32');
-    const opt = (a: Int32Array, shape?: number[]) => (a.length > 0 ? i32(a, shape) : null);
-    const nd = plan.decodeRows.length;
-    const npr = plan.numPrefillReqs;
-    return {
-      ropeRows: i32(Int32Array.from({ length: t }, (_, i) => i)),
-      cosSin: s.upload(table, [t, rope], 'f32'),
-      slotMapping: i32(plan.slotMapping),
-      zeros: i32(new Int32Array(t)),
-      decodeRows: opt(plan.decodeRows),
-      decodeBlockTable: nd > 0 ? i32(plan.decodeBlockTable, [nd, plan.maxBlocks]) : null,
-      decodeSeqLens: opt(plan.decodeLocalSeqLens),
-      prefillRows: opt(plan.prefillRows),
-      cuQ: npr > 0 ? i32(plan.cuQ) : null,
-      prefillBlockTable: npr > 0 ? i32(plan.prefillBlockTable, [npr, plan.maxBlocks]) : null,
-      ctxChunks: plan.ctxChunks.map((ch) => ({
-        seqStarts: i32(ch.seqStarts),
-        cuPadded: i32(ch.cuPadded),
-        cuKept: i32(ch.cuKept),
-        reorg: opt(ch.reorg),
-        padded: ch.cuPadded[npr]!,
-        kept: ch.reorg.length,
-      })),
-      inverseOrder: plan.inOrder ? null : i32(plan.inverseOrder),
-    };
   }
 
   /** Releases every weight and cache tensor of this rank. */
