@@ -1,6 +1,9 @@
 import { isConfigError, normalizeArgv } from '@dcp/config';
 import { Command, CommanderError } from 'commander';
 import { registerCheckConfig } from './commands/check-config.js';
+import { registerGenerate } from './commands/generate.js';
+import { registerLogits } from './commands/logits.js';
+import { registerServe } from './commands/serve.js';
 import type { CliIo } from './io.js';
 
 /** Exit code of bad input: a flag, a value or a model the engine cannot use. */
@@ -20,11 +23,15 @@ export function createProgram(io: CliIo): Command {
     })
     .showHelpAfterError('(run dcp <command> --help for the flags)');
   registerCheckConfig(program, io);
+  registerServe(program, io);
+  registerGenerate(program, io);
+  registerLogits(program, io);
   return program;
 }
 
 function isUsageError(error: unknown): boolean {
-  return isConfigError(error) || (error instanceof Error && error.name === 'TopologyError');
+  const usageNames = ['TopologyError', 'RequestError', 'ModelNotFoundError', 'NoBackendError'];
+  return isConfigError(error) || (error instanceof Error && usageNames.includes(error.name));
 }
 
 /**

@@ -29,6 +29,8 @@ export interface LLMEngineParts {
   executor: Executor;
   /** Decodes output text; null works on token ids only (`--skip-tokenizer-init`). */
   tokenizer: TokenDecoder | null;
+  /** Vocabulary size: prompt token ids must be below it. */
+  vocabSize?: number;
   /** DCP layout and per-rank KV slots, for per-rank usage (default: dcp 1). */
   layout?: { dcp: number; interleave: number; slotsPerRank: number };
 }
@@ -58,6 +60,16 @@ export class LLMEngine {
     const p = req.params ?? {};
     const reasons = validateSamplingParams(p);
     if (reasons.length > 0) throw new RequestError(reasons.join('; '), reasons[0]!.split(' ')[0]!);
+    const vocab = this.parts.vocabSize;
+    if (vocab !== undefined) {
+      const bad = req.promptTokenIds.findIndex((t) => !Number.isInteger(t) || t < 0 || t >= vocab);
+      if (bad >= 0) {
+        throw new RequestError(
+          `prompt token id ${req.promptTokenIds[bad]} at index ${bad} is outside the vocabulary [0, ${vocab})`,
+          'prompt',
+        );
+      }
+    }
     const n = p.n ?? 1;
     if (!Number.isInteger(n) || n < 1 || n > 128)
       throw new RequestError(`n must be an integer in [1, 128], got ${n}`, 'n');

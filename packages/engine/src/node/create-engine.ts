@@ -1,6 +1,6 @@
 import type { FloatDType } from '@dcp/backend';
 import type { ModelConfig } from '@dcp/config';
-import { type EngineConfig, validateEngineConfig } from '@dcp/config';
+import { ConfigError, type EngineConfig, validateEngineConfig } from '@dcp/config';
 import { loadHfModelConfig } from '@dcp/config/node';
 import { createKVCacheManager } from '@dcp/kv-cache';
 import { DeepseekV2Model, rankLayout } from '@dcp/model';
@@ -84,8 +84,9 @@ export async function createEngine(
     config.cache.numGpuBlocksOverride ??
     Math.floor((config.cache.kvCacheMemoryBytes ?? DEFAULT_CPU_KV_BYTES) / maxBlockBytes);
   if (numBlocks < 2) {
-    throw new RangeError(
-      `--kv-cache-memory-bytes ${config.cache.kvCacheMemoryBytes} holds ${numBlocks} blocks of ${maxBlockBytes} bytes per rank; at least 2 are needed`,
+    throw new ConfigError(
+      `--kv-cache-memory-bytes/--num-gpu-blocks-override give ${numBlocks} blocks of ${maxBlockBytes} bytes per rank; at least 2 are needed`,
+      { field: 'cache.kvCacheMemoryBytes', flag: '--kv-cache-memory-bytes' },
     );
   }
   const tokenCapacity = (numBlocks - 1) * blockSize * dcp;
@@ -165,6 +166,7 @@ export async function createEngine(
     scheduler,
     executor,
     tokenizer,
+    vocabSize: modelConfig.vocabSize,
     layout: { dcp, interleave, slotsPerRank: (numBlocks - 1) * blockSize },
   });
   return {
