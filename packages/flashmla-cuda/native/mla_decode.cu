@@ -23,9 +23,14 @@ constexpr float kLn2 = 0.6931471805599453f;
 
 template <int MT>
 struct Cfg {
-  static constexpr int M = 16 * MT;                 // heads per CTA
-  static constexpr int kSplitK = MT == 1 ? 2 : 1;   // QK reduction split over warp halves
-  static constexpr int mtPerWarp = MT == 4 ? 2 : 1;  // m-tiles per warp in QK
+  static constexpr int M = 16 * MT;  // heads per CTA
+  // QK warp tiling: WM m-tiles x WN 8-token n-tiles per warp, the 576-deep reduction split in
+  // two halves over warp groups (partials summed in the softmax). 8 warps cover M x kBN.
+  static constexpr int WM = 1;
+  static constexpr int WN = MT == 1 ? 1 : MT == 2 ? 2 : 4;
+  static constexpr int kSplitK = 2;
+  static constexpr int kSteps = kHeadDimQK / 16 / kSplitK;  // 18 k16 steps per warp
+  static constexpr bool qInRegs = WM == 1;                   // 18 x 4 registers of Q fragments
   static constexpr int stages = MT == 4 ? 3 : 4;
   static constexpr int sStride = kBN + 4;  // fp32 scores
   static constexpr int pStride = kBN + 8;  // bf16 probabilities
@@ -34,6 +39,7 @@ struct Cfg {
   static constexpr size_t sBytes = size_t(kSplitK) * M * sStride * 4;
   static constexpr size_t pBytes = size_t(M) * pStride * 2;
   static constexpr size_t smem = qBytes + kvBytes + sBytes + pBytes + 3 * M * 4;
+  static_assert((MT / WM) * (4 / WN) * kSplitK == 8, "warp tiling must cover 8 warps");
 };
 
 template <int MT>
@@ -77,22 +83,23 @@ __global__ void __launch_bounds__(kThreads, 1) mlaDecodeKernel(const DecodeArgs 
     cpAsync16(sQ + r * kRow + k * 8, src, bytes);
   }
 
+  // Tile loads: thread -> (row tid / 8, chunks tid % 8 + 8 i): one block lookup per row and
+  // tile, nine 16-byte cp.async, each group of 8 threads covering 128 contiguous bytes.
+  const int ldRow = tid >> 3, ldChunk = tid & 7;
   auto loadTile = [&](int tile, int stage) {
-    __nv_bfloat16* dst = sKV + stage * (kBN * kRow);
-    for (int c = tid; c < kBN * kChunks; c += kThreads) {
-      const int r = c / kChunks, k = c - r * kChunks;
-      const int tok = tile * kBN + r;
-      const __nv_bfloat16* src = a.cache;
-      int bytes = 0;
-      if (tok < len) {
-        const int64_t blk = table[tok / a.blockSize];
-        if (blk >= 0 && blk < a.numBlocks) {
-          src = a.cache + (blk * a.blockSize + tok % a.blockSize) * kHeadDimQK + k * 8;
-          bytes = 16;
-        }
+    __nv_bfloat16* dst = sKV + stage * (kBN * kRow) + ldRow * kRow + ldChunk * 8;
+    const int tok = tile * kBN + ldRow;
+    const __nv_bfloat16* src = a.cache;
+    int bytes = 0;
+    if (tok < len) {
+      const int64_t blk = table[tok / a.blockSize];
+      if (blk >= 0 && blk < a.numBlocks) {
+        src = a.cache + (blk * a.blockSize + tok % a.blockSize) * kHeadDimQK + ldChunk * 8;
+        bytes = 16;
       }
-      cpAsync16(dst + r * kRow + k * 8, src, bytes);
     }
+#pragma unroll
+    for (int i = 0; i < kChunks / 8; ++i) cpAsync16(dst + i * 64, bytes ? src + i * 64 : src, bytes);
   };
 
   // Prologue: the first stage's group also carries Q.
@@ -118,12 +125,12 @@ __global__ void __launch_bounds__(kThreads, 1) mlaDecodeKernel(const DecodeArgs 
       for (int e = 0; e < 4; ++e) o[m][n][e] = 0.f;
 
   const int g = lane >> 2, tq = lane & 3;
-  const int qkN = warp & 3;  // 8-token n-tile of this warp in QK
-  const int qkPart = warp >> 2;
-  const int qkM0 = C::kSplitK == 1 ? qkPart * C::mtPerWarp : 0;
-  constexpr int kSteps = kHeadDimQK / 16 / C::kSplitK;
-  const int qkK0 = C::kSplitK == 1 ? 0 : qkPart * kSteps;
-  float* sSmine = sS + (C::kSplitK == 1 ? 0 : qkPart) * (C::M * C::sStride);
+  const int qkK = warp % C::kSplitK;                       // reduction half
+  const int qkNg = (warp / C::kSplitK) % (4 / C::WN);        // n-tile group
+  const int qkMg = warp / C::kSplitK / (4 / C::WN);          // m-tile group
+  const int qkM0 = qkMg * C::WM, qkN0 = qkNg * C::WN, qkK0 = qkK * C::kSteps;
+  float* sSmine = sS + qkK * (C::M * C::sStride);
+  uint32_t qf[C::qInRegs ? C::kSteps : 1][4];  // this warp's Q fragments when they fit
 
   for (int i = 0; i < nMine; ++i) {
     cpAsyncWait<C::stages - 2>();
@@ -132,34 +139,58 @@ __global__ void __launch_bounds__(kThreads, 1) mlaDecodeKernel(const DecodeArgs 
     cpAsyncCommit();
     const __nv_bfloat16* kv = sKV + (i % C::stages) * (kBN * kRow);
 
-    // ---- S = Q K^T (this warp: mtPerWarp m-tiles x one 8-token n-tile x its k range)
+    // ---- S = Q K^T (this warp: WM m-tiles x WN n-tiles over its half of the 576 columns)
+    if (C::qInRegs && i == 0) {
+#pragma unroll
+      for (int kk = 0; kk < C::kSteps; ++kk)
+        ldsmX4(qf[kk][0], qf[kk][1], qf[kk][2], qf[kk][3],
+               sQ + (qkM0 * 16 + (lane & 15)) * kRow + (qkK0 + kk) * 16 + (lane >> 4) * 8);
+    }
     {
-      float acc[C::mtPerWarp][4];
+      float acc[C::WM][C::WN][4];
 #pragma unroll
-      for (int m = 0; m < C::mtPerWarp; ++m)
+      for (int m = 0; m < C::WM; ++m)
 #pragma unroll
-        for (int e = 0; e < 4; ++e) acc[m][e] = 0.f;
-      const __nv_bfloat16* kRowPtr = kv + (qkN * 8 + (lane & 7)) * kRow + ((lane >> 3) & 1) * 8;
-#pragma unroll 6
-      for (int kk = 0; kk < kSteps; ++kk) {
+        for (int n = 0; n < C::WN; ++n)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) acc[m][n][e] = 0.f;
+      // ldmatrix rows: WN == 1 -> x2 over 8 tokens; WN >= 2 -> one x4 per 16 tokens.
+      const __nv_bfloat16* kRowPtr =
+          kv + (qkN0 * 8 + (lane & 7) + (C::WN >= 2 ? (lane >> 4) * 8 : 0)) * kRow + ((lane >> 3) & 1) * 8;
+#pragma unroll
+      for (int kk = 0; kk < C::kSteps; ++kk) {
         const int kOff = (qkK0 + kk) * 16;
-        uint32_t b0, b1;
-        ldsmX2(b0, b1, kRowPtr + kOff);
+        uint32_t b[C::WN][2];
+        if constexpr (C::WN >= 2) {
 #pragma unroll
-        for (int m = 0; m < C::mtPerWarp; ++m) {
+          for (int np = 0; np < C::WN / 2; ++np)
+            ldsmX4(b[2 * np][0], b[2 * np][1], b[2 * np + 1][0], b[2 * np + 1][1], kRowPtr + np * 16 * kRow + kOff);
+        } else {
+          ldsmX2(b[0][0], b[0][1], kRowPtr + kOff);
+        }
+#pragma unroll
+        for (int m = 0; m < C::WM; ++m) {
           uint32_t af[4];
-          ldsmX4(af[0], af[1], af[2], af[3], sQ + ((qkM0 + m) * 16 + (lane & 15)) * kRow + kOff + (lane >> 4) * 8);
-          mmaBf16(acc[m], af, b0, b1);
+          if constexpr (C::qInRegs) {
+#pragma unroll
+            for (int e = 0; e < 4; ++e) af[e] = qf[kk][e];
+          } else {
+            ldsmX4(af[0], af[1], af[2], af[3], sQ + ((qkM0 + m) * 16 + (lane & 15)) * kRow + kOff + (lane >> 4) * 8);
+          }
+#pragma unroll
+          for (int n = 0; n < C::WN; ++n) mmaBf16(acc[m][n], af, b[n][0], b[n][1]);
         }
       }
 #pragma unroll
-      for (int m = 0; m < C::mtPerWarp; ++m) {
-        float* dst = sSmine + ((qkM0 + m) * 16 + g) * C::sStride + qkN * 8 + 2 * tq;
-        dst[0] = acc[m][0];
-        dst[1] = acc[m][1];
-        dst[8 * C::sStride] = acc[m][2];
-        dst[8 * C::sStride + 1] = acc[m][3];
-      }
+      for (int m = 0; m < C::WM; ++m)
+#pragma unroll
+        for (int n = 0; n < C::WN; ++n) {
+          float* dst = sSmine + ((qkM0 + m) * 16 + g) * C::sStride + (qkN0 + n) * 8 + 2 * tq;
+          dst[0] = acc[m][n][0];
+          dst[1] = acc[m][n][1];
+          dst[8 * C::sStride] = acc[m][n][2];
+          dst[8 * C::sStride + 1] = acc[m][n][3];
+        }
     }
     __syncthreads();
 
@@ -171,7 +202,7 @@ __global__ void __launch_bounds__(kThreads, 1) mlaDecodeKernel(const DecodeArgs 
 #pragma unroll
       for (int j = 0; j < CPT; ++j) {
         float v = sS[sRow * C::sStride + sCol + j];
-        if (C::kSplitK == 2) v += sS[C::M * C::sStride + sRow * C::sStride + sCol + j];
+        v += sS[C::M * C::sStride + sRow * C::sStride + sCol + j];
         s[j] = tokBase + j < len ? v * scaleLog2 : -INFINITY;
         mx = fmaxf(mx, s[j]);
       }
@@ -265,13 +296,16 @@ __global__ void __launch_bounds__(kThreads, 1) mlaDecodeKernel(const DecodeArgs 
   }
 }
 
-// Exact merge of the split partials of one (token, head): 128 threads x 4 columns.
-__global__ void __launch_bounds__(128) mlaCombineKernel(const DecodeArgs a) {
-  extern __shared__ float sW[];
+// Exact merge of the split partials of one (token, head). 512 threads: four groups of 128 each
+// take every fourth split (float4 columns, several loads in flight), then sum through smem.
+constexpr int kCombineGroups = 4;
+__global__ void __launch_bounds__(512) mlaCombineKernel(const DecodeArgs a) {
+  extern __shared__ float sW[];  // split weights, then 1 / sum
+  __shared__ float4 sAcc[kCombineGroups - 1][kHeadDimV / 4];
+  __shared__ float sLse;
   const int h = blockIdx.x, t = blockIdx.y;
   const int64_t partRows = int64_t(a.tokens) * a.splits * a.heads;
   const float* lsePart = a.workspace + partRows * kHeadDimV;
-  __shared__ float sLse;
   if (threadIdx.x < 32) {
     float mx = -INFINITY;
     for (int s = threadIdx.x; s < a.splits; s += 32) mx = fmaxf(mx, lsePart[(int64_t(t) * a.splits + s) * a.heads + h]);
@@ -290,22 +324,38 @@ __global__ void __launch_bounds__(128) mlaCombineKernel(const DecodeArgs a) {
     }
   }
   __syncthreads();
-  const float invSum = sW[a.splits];
+  const int c4 = threadIdx.x % (kHeadDimV / 4), grp = threadIdx.x / (kHeadDimV / 4);
+  const int64_t rowStride = int64_t(a.heads) * kHeadDimV;  // between splits
+  const float4* src = reinterpret_cast<const float4*>(a.workspace + (int64_t(t) * a.splits * a.heads + h) * kHeadDimV) + c4;
   float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
-  for (int s = 0; s < a.splits; ++s) {
-    const float w = sW[s] * invSum;
-    if (w == 0.f) continue;
-    const float4 v = *reinterpret_cast<const float4*>(
-        a.workspace + ((int64_t(t) * a.splits + s) * a.heads + h) * kHeadDimV + threadIdx.x * 4);
-    acc.x += w * v.x;
-    acc.y += w * v.y;
-    acc.z += w * v.z;
-    acc.w += w * v.w;
+#pragma unroll 4
+  for (int s = grp; s < a.splits; s += kCombineGroups) {
+    const float w = sW[s];
+    if (w != 0.f) {
+      const float4 v = src[s * rowStride / 4];
+      acc.x += w * v.x;
+      acc.y += w * v.y;
+      acc.z += w * v.z;
+      acc.w += w * v.w;
+    }
   }
-  __nv_bfloat16* dst = a.out + (int64_t(t) * a.heads + h) * kHeadDimV + threadIdx.x * 4;
-  reinterpret_cast<__nv_bfloat162*>(dst)[0] = __floats2bfloat162_rn(acc.x, acc.y);
-  reinterpret_cast<__nv_bfloat162*>(dst)[1] = __floats2bfloat162_rn(acc.z, acc.w);
-  if (threadIdx.x == 0) a.lse[int64_t(t) * a.heads + h] = sLse;
+  if (grp > 0) sAcc[grp - 1][c4] = acc;
+  __syncthreads();
+  if (grp == 0) {
+    const float inv = sW[a.splits];
+#pragma unroll
+    for (int g = 0; g < kCombineGroups - 1; ++g) {
+      const float4 v = sAcc[g][c4];
+      acc.x += v.x;
+      acc.y += v.y;
+      acc.z += v.z;
+      acc.w += v.w;
+    }
+    __nv_bfloat16* dst = a.out + (int64_t(t) * a.heads + h) * kHeadDimV + c4 * 4;
+    reinterpret_cast<__nv_bfloat162*>(dst)[0] = __floats2bfloat162_rn(acc.x * inv, acc.y * inv);
+    reinterpret_cast<__nv_bfloat162*>(dst)[1] = __floats2bfloat162_rn(acc.z * inv, acc.w * inv);
+    if (threadIdx.x == 0) a.lse[int64_t(t) * a.heads + h] = sLse;
+  }
 }
 
 template <int MT>
@@ -326,16 +376,23 @@ int mTilesFor(int heads) { return heads <= 16 ? 1 : heads <= 32 ? 2 : 4; }
 int chooseDecodeSplits(int tokens, int heads, int maxSeqLen, int smCount) {
   const int nTiles = (maxSeqLen + kBN - 1) / kBN;
   if (nTiles <= 1 || tokens <= 0) return 1;
-  const int groups = (heads + 16 * mTilesFor(heads) - 1) / (16 * mTilesFor(heads));
+  const int m = 16 * mTilesFor(heads);
+  const int groups = (heads + m - 1) / m;
   const int64_t base = int64_t(tokens) * groups;
+  // Costs in units of one tile's streaming time: every CTA pays ~2 tiles of fixed latency;
+  // with splits it also writes an fp32 partial (M x 512 x 4 bytes), and the combine pass
+  // reads them all back and costs a launch.
+  const double tileBytes = double(kBN) * kHeadDimQK * 2;
+  const double partial = double(m) * kHeadDimV * 4 / tileBytes;
   int best = 1;
   double bestCost = 1e300;
   const int maxSplits = nTiles < 256 ? nTiles : 256;
   for (int s = 1; s <= maxSplits; ++s) {
     const int64_t waves = (base * s + smCount - 1) / smCount;
     const int per = (nTiles + s - 1) / s;
-    // Each CTA pays about two tiles of fixed cost (prologue, epilogue, partial write).
-    const double cost = double(waves) * (per + 2.0);
+    double cost = double(waves) * (per + 2.0 + (s > 1 ? partial : 0.0));
+    // ... plus the combine's serial rounds over the splits (4 groups, loads 4 deep).
+    if (s > 1) cost += 4.0 + double(base) * s * partial / smCount + s / 16.0;
     if (cost < bestCost - 1e-9) {
       bestCost = cost;
       best = s;
@@ -360,7 +417,7 @@ cudaError_t launchMlaDecode(const DecodeArgs& a, cudaStream_t stream) {
   }
   if (e != cudaSuccess || a.splits == 1) return e;
   const dim3 grid(a.heads, a.tokens);
-  mlaCombineKernel<<<grid, 128, (a.splits + 1) * sizeof(float), stream>>>(a);
+  mlaCombineKernel<<<grid, kCombineGroups * kHeadDimV / 4, (a.splits + 1) * sizeof(float), stream>>>(a);
   return cudaGetLastError();
 }
 

@@ -109,7 +109,11 @@ export function loadAddon(candidates: readonly string[] = addonCandidates()): Ad
     };
   }
   try {
-    return { ok: true, addon: require(found) as NativeAddon, path: found };
+    const addon = require(found) as NativeAddon;
+    if (typeof addon?.probe !== 'function' || typeof addon.NativeRank !== 'function') {
+      return { ok: false, reason: `native addon ${found} failed to load: it is not the flashmla_cuda addon` };
+    }
+    return { ok: true, addon, path: found };
   } catch (e) {
     return {
       ok: false,
