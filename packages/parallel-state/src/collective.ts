@@ -1,5 +1,6 @@
 import type { HostArray, ReduceOp } from './communicator.js';
 import { CommunicatorError } from './errors.js';
+import type { HalfFormat } from './half.js';
 import {
   accumulate,
   allocLike,
@@ -33,7 +34,10 @@ export interface CollectiveCall {
   root: number;
 }
 
-/** Validates one member's arguments and describes the call (shape defaults to `[length]`). */
+/**
+ * Validates one member's arguments and describes the call (shape defaults to `[length]`; a
+ * Uint16Array holds `half` values).
+ */
 export function describeCall(
   kind: CollectiveKind,
   size: number,
@@ -42,8 +46,9 @@ export function describeCall(
   dim: number,
   op: ReduceOp = 'sum',
   root = 0,
+  half: HalfFormat = 'bf16',
 ): CollectiveCall {
-  const dtype = input === undefined ? 'f32' : hostDType(input);
+  const dtype = input === undefined ? 'f32' : hostDType(input, 'input', half);
   const length = input?.length ?? 0;
   const sh = shape ?? [length];
   const split = splitAtDim(length, sh, dim);
@@ -85,6 +90,7 @@ export function contributes(call: CollectiveCall, m: number): boolean {
 export class CollectiveReceiver {
   private readonly out: HostArray;
   private readonly acc: Float64Array | undefined;
+  private readonly half: HalfFormat;
 
   constructor(
     private readonly call: CollectiveCall,
@@ -93,6 +99,7 @@ export class CollectiveReceiver {
     like: HostArray,
   ) {
     const { kind, length } = call;
+    this.half = call.dtype === 'f16' ? 'f16' : 'bf16';
     if (kind === 'reduceScatter' || kind === 'allReduce') {
       this.acc = newAccumulator(kind === 'allReduce' ? length : length / size, call.op);
       this.out = allocLike(like, 0);
@@ -123,12 +130,13 @@ export class CollectiveReceiver {
         const piece = (d / size) * inner;
         const acc = this.acc!;
         forEachRow(start, chunk.length, piece, (q, x0, n, s) => {
-          if (q % size === rank) accumulate(acc, Math.floor(q / size) * piece + x0, chunk, s, n, call.op);
+          if (q % size === rank)
+            accumulate(acc, Math.floor(q / size) * piece + x0, chunk, s, n, call.op, this.half);
         });
         break;
       }
       case 'allReduce':
-        accumulate(this.acc!, start, chunk, 0, chunk.length, call.op);
+        accumulate(this.acc!, start, chunk, 0, chunk.length, call.op, this.half);
         break;
       case 'allToAll': {
         const piece = (d / size) * inner;
@@ -148,6 +156,6 @@ export class CollectiveReceiver {
 
   /** The finished result (rounded to the input's dtype for reductions). */
   result(): HostArray {
-    return this.acc ? finishAccumulator(this.acc, this.out) : this.out;
+    return this.acc ? finishAccumulator(this.acc, this.out, this.half) : this.out;
   }
 }

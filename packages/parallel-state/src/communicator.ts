@@ -14,9 +14,9 @@
  */
 
 /**
- * Host buffers the CPU communicators move: f32, 16-bit patterns, and int32. Reductions read a
- * Uint16Array as bf16; f16 bit patterns may be moved (gather, scatter, all-to-all, broadcast,
- * send/recv) but not reduced.
+ * Host buffers the CPU communicators move: f32, 16-bit float patterns, and int32. Reductions
+ * read a Uint16Array as bf16, or as f16 when the communicator was created with
+ * `halfFormat: 'f16'`.
  */
 export type HostArray = Float32Array | Uint16Array | Int32Array;
 

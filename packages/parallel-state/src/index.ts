@@ -1,8 +1,9 @@
 export type * from './communicator.js';
 export { CommunicatorError, TokenLayoutError, TopologyError } from './errors.js';
+export { bf16ToNumber, f16ToNumber, type HalfFormat, numberToBf16, numberToF16 } from './half.js';
 export { createLocalCommunicators, type LocalCommOptions } from './local.js';
 export { createLocalGroups, type RankGroups } from './local-groups.js';
-export { bf16ToNumber, type HostDType, hostDType, numberToBf16 } from './tensor.js';
+export { type HostDType, hostDType } from './tensor.js';
 export {
   type DcpRankShard,
   type DcpShard,

@@ -152,3 +152,30 @@ describe('createLocalGroups', () => {
     });
   });
 });
+
+describe('halfFormat f16', () => {
+  it.each([2, 3])('%i members: every collective on f16 data matches the float64 reference', async (s) => {
+    const cases = makeCases(s, 1600 + s, ['f16']);
+    const comms = createLocalCommunicators(s, { halfFormat: 'f16' });
+    const misses: string[] = [];
+    for (const c of cases) {
+      const outs = await Promise.all(comms.map((m) => runCase(c, m)));
+      outs.forEach((o, r) => {
+        const miss = checkResult(c, r, o as Buf);
+        if (miss) misses.push(miss);
+      });
+    }
+    expect(misses.slice(0, 5)).toEqual([]);
+  });
+
+  it('the same f16 bits summed as bf16 give a different answer, so the option matters', async () => {
+    const bits = Uint16Array.of(0x3c00, 0x4000); // f16: 1 and 2
+    const sum = async (halfFormat: 'bf16' | 'f16') =>
+      (await Promise.all(createLocalCommunicators(2, { halfFormat }).map((c) => c.allReduce(bits))))[0]!;
+    expect([...(await sum('f16'))]).toEqual([0x4000, 0x4400]); // 2 and 4 in f16
+    expect([...(await sum('bf16'))]).not.toEqual([0x4000, 0x4400]);
+    expect(() => createLocalCommunicators(2, { halfFormat: 'fp8' as 'f16' })).toThrow(
+      /^halfFormat: must be 'bf16' or 'f16'/,
+    );
+  });
+});

@@ -7,8 +7,9 @@ import {
 } from './collective.js';
 import type { Communicator, HostArray, ReduceOp } from './communicator.js';
 import { CommunicatorError } from './errors.js';
+import type { HalfFormat } from './half.js';
 import { LocalMailbox } from './local-p2p.js';
-import { hostDType } from './tensor.js';
+import { checkHalf, hostDType } from './tensor.js';
 
 /** Options of the in-process communicators. */
 export interface LocalCommOptions {
@@ -19,6 +20,8 @@ export interface LocalCommOptions {
    * naming the members that never arrived (default 30 000; 0 disables the timeout).
    */
   timeoutMs?: number;
+  /** How reductions read a Uint16Array: `bf16` (default) or `f16`. */
+  halfFormat?: HalfFormat;
 }
 
 interface Pending {
@@ -36,6 +39,7 @@ class LocalHub {
     readonly size: number,
     readonly name: string,
     readonly timeoutMs: number,
+    readonly half: HalfFormat,
   ) {
     this.mail = new LocalMailbox(name, timeoutMs);
   }
@@ -74,7 +78,7 @@ class LocalCommunicator implements Communicator<HostArray> {
     op: ReduceOp = 'sum',
     root = 0,
   ): Promise<HostArray> {
-    const call = describeCall(kind, this.size, input, shape, dim, op, root);
+    const call = describeCall(kind, this.size, input, shape, dim, op, root, this.hub.half);
     const hub = this.hub;
     const seq = this.seq++;
     let p = hub.pending.get(seq);
@@ -195,6 +199,6 @@ export function createLocalCommunicators(
   }
   const timeoutMs = options.timeoutMs ?? 30_000;
   if (!(timeoutMs >= 0)) throw new CommunicatorError(`timeoutMs: must be >= 0, got ${String(timeoutMs)}`);
-  const hub = new LocalHub(size, options.name ?? 'local', timeoutMs);
+  const hub = new LocalHub(size, options.name ?? 'local', timeoutMs, checkHalf(options.halfFormat ?? 'bf16'));
   return Array.from({ length: size }, (_, r) => new LocalCommunicator(hub, r));
 }

@@ -1,13 +1,17 @@
 import type { HostArray, ReduceOp } from './communicator.js';
 import { CommunicatorError } from './errors.js';
+import { decodeHalf, type HalfFormat, numberToBf16, numberToF16 } from './half.js';
 
-/** Element types a host communicator moves; `bf16` is bf16 bit patterns in a Uint16Array. */
-export type HostDType = 'f32' | 'bf16' | 'i32';
+/** Element types a host communicator moves; `bf16` and `f16` are bit patterns in a Uint16Array. */
+export type HostDType = 'f32' | HalfFormat | 'i32';
 
-/** The dtype of a host buffer; throws for anything that is not Float32Array, Uint16Array or Int32Array. */
-export function hostDType(buffer: unknown, field = 'input'): HostDType {
+/**
+ * The dtype of a host buffer (a Uint16Array holds `half`, bf16 unless told otherwise); throws for
+ * anything that is not Float32Array, Uint16Array or Int32Array.
+ */
+export function hostDType(buffer: unknown, field = 'input', half: HalfFormat = 'bf16'): HostDType {
   if (buffer instanceof Float32Array) return 'f32';
-  if (buffer instanceof Uint16Array) return 'bf16';
+  if (buffer instanceof Uint16Array) return half;
   if (buffer instanceof Int32Array) return 'i32';
   throw new CommunicatorError(`${field}: must be a Float32Array, Uint16Array (bf16) or Int32Array`);
 }
@@ -17,23 +21,6 @@ export function allocLike(like: HostArray, length: number): HostArray {
   if (like instanceof Float32Array) return new Float32Array(length);
   if (like instanceof Uint16Array) return new Uint16Array(length);
   return new Int32Array(length);
-}
-
-const scratchF32 = new Float32Array(1);
-const scratchU32 = new Uint32Array(scratchF32.buffer);
-
-/** The float value of a bf16 bit pattern. */
-export function bf16ToNumber(bits: number): number {
-  scratchU32[0] = (bits & 0xffff) << 16;
-  return scratchF32[0]!;
-}
-
-/** Rounds a number to bf16 (via float32, round-to-nearest-even); NaN becomes a quiet NaN. */
-export function numberToBf16(x: number): number {
-  if (Number.isNaN(x)) return 0x7fc0;
-  scratchF32[0] = x;
-  const u = scratchU32[0]!;
-  return ((u + 0x7fff + ((u >>> 16) & 1)) >>> 16) & 0xffff;
 }
 
 /** A row-major tensor viewed as `[outer, d, inner]` around dimension `dim`. */
@@ -97,7 +84,10 @@ export function forEachRow(
   }
 }
 
-/** `acc[at+k] = op(acc[at+k], src[from+k])` for k < n, in float64 (bf16 decoded first). */
+/**
+ * `acc[at+k] = op(acc[at+k], src[from+k])` for k < n, in float64; 16-bit values are decoded as
+ * `half` first.
+ */
 export function accumulate(
   acc: Float64Array,
   at: number,
@@ -105,11 +95,10 @@ export function accumulate(
   from: number,
   n: number,
   op: ReduceOp,
+  half: HalfFormat = 'bf16',
 ): void {
   if (src instanceof Uint16Array) {
-    const bits = new Uint32Array(n);
-    for (let k = 0; k < n; k++) bits[k] = src[from + k]! << 16;
-    accumulate(acc, at, new Float32Array(bits.buffer), 0, n, op);
+    accumulate(acc, at, decodeHalf(src.subarray(from, from + n), half), 0, n, op);
   } else if (op === 'sum') {
     for (let k = 0; k < n; k++) acc[at + k]! += src[from + k]!;
   } else {
@@ -129,17 +118,29 @@ export function newAccumulator(length: number, op: ReduceOp): Float64Array {
   return acc;
 }
 
-/** Rounds a float64 accumulator into a buffer of `like`'s type (int32 sums wrap like NCCL's). */
-export function finishAccumulator(acc: Float64Array, like: HostArray): HostArray {
+/**
+ * Rounds a float64 accumulator into a buffer of `like`'s type (16-bit as `half`; int32 sums wrap
+ * like NCCL's).
+ */
+export function finishAccumulator(acc: Float64Array, like: HostArray, half: HalfFormat = 'bf16'): HostArray {
   const out = allocLike(like, acc.length);
   if (out instanceof Uint16Array) {
-    for (let k = 0; k < acc.length; k++) out[k] = numberToBf16(acc[k]!);
+    const enc = half === 'f16' ? numberToF16 : numberToBf16;
+    for (let k = 0; k < acc.length; k++) out[k] = enc(acc[k]!);
   } else if (out instanceof Int32Array) {
     for (let k = 0; k < acc.length; k++) out[k] = acc[k]! | 0;
   } else {
     out.set(acc);
   }
   return out;
+}
+
+/** Checks a half-precision format option. */
+export function checkHalf(half: unknown, field = 'halfFormat'): HalfFormat {
+  if (half !== 'bf16' && half !== 'f16') {
+    throw new CommunicatorError(`${field}: must be 'bf16' or 'f16', got ${String(half)}`);
+  }
+  return half;
 }
 
 /** Checks a reduce op name. */

@@ -11,6 +11,8 @@ import {
   rng,
   type TestDType,
   tolerance,
+  toNumbers,
+  type Values,
 } from './test-util.js';
 
 export type Op = 'allGather' | 'reduceScatter' | 'allReduce' | 'allToAll' | 'broadcast';
@@ -25,7 +27,11 @@ export interface Case {
 }
 
 /** Every collective × dtype × dim (0, 1, last) on fresh random data for a group of `s` members. */
-export function makeCases(s: number, seed: number): Case[] {
+export function makeCases(
+  s: number,
+  seed: number,
+  dtypes: readonly TestDType[] = ['f32', 'bf16', 'i32'],
+): Case[] {
   const next = rng(seed);
   const shape = [2, 3, 5];
   const n = shape.reduce((a, b) => a * b, 1);
@@ -40,7 +46,7 @@ export function makeCases(s: number, seed: number): Case[] {
       root: s - 1,
       inputs: Array.from({ length: s }, () => randomBuf(dtype, n, next)),
     });
-  for (const dtype of ['f32', 'bf16', 'i32'] as const) {
+  for (const dtype of dtypes) {
     for (const dim of [0, 1, -1]) {
       add('allGather', dtype, dim);
       add('reduceScatter', dtype, dim, 'sum', [s, 2 * s, s]);
@@ -59,33 +65,37 @@ export function makeCases(s: number, seed: number): Case[] {
   return cases;
 }
 
-function expected(c: Case, rank: number): number[] {
-  const s = c.inputs.length;
+function expected(c: Case, inputs: Values[], rank: number): number[] {
+  const s = inputs.length;
   const dim = c.dim < 0 ? c.shape.length + c.dim : c.dim;
   switch (c.op) {
     case 'allGather':
-      return refAllGather(c.inputs, c.shape, dim);
+      return refAllGather(inputs, c.shape, dim);
     case 'reduceScatter':
-      return refReduceScatter(c.inputs, c.shape, dim, c.reduce, rank);
+      return refReduceScatter(inputs, c.shape, dim, c.reduce, rank);
     case 'allReduce':
-      return refReduce(c.inputs, c.reduce);
+      return refReduce(inputs, c.reduce);
     case 'allToAll':
-      return refAllToAll(c.inputs, c.shape, dim, rank);
+      return refAllToAll(inputs, c.shape, dim, rank);
     case 'broadcast':
-      return Array.from(c.inputs[s - 1]!, (_, k) => num(c.inputs[s - 1]!, k));
+      return Array.from(inputs[s - 1]!, (_, k) => num(inputs[s - 1]!, k));
   }
 }
 
 /** Compares one member's result with the float64 reference; returns a description of the first miss. */
 export function checkResult(c: Case, rank: number, got: Buf): string {
-  const want = expected(c, rank);
+  // The references read a Uint16Array as bf16: decode f16 data to float64 first.
+  const f16 = c.dtype === 'f16';
+  const inputs: Values[] = f16 ? c.inputs.map((b) => toNumbers(b, 'f16')) : c.inputs;
+  const values: Values = f16 ? toNumbers(got, 'f16') : got;
+  const want = expected(c, inputs, rank);
   if (got.length !== want.length)
     return `${c.op} ${c.dtype} dim ${c.dim}: length ${got.length} vs ${want.length}`;
   const reducing = c.op === 'reduceScatter' || c.op === 'allReduce';
   // Rounding bound of a sum: a few ulps of the largest Σ|x| (max is exact).
-  const tol = reducing && c.reduce === 'sum' ? tolerance(c.dtype, Math.max(...refAbsSum(c.inputs))) : 0;
+  const tol = reducing && c.reduce === 'sum' ? tolerance(c.dtype, Math.max(...refAbsSum(inputs))) : 0;
   for (let k = 0; k < want.length; k++) {
-    const g = num(got, k);
+    const g = num(values, k);
     if (!(Math.abs(g - want[k]!) <= tol)) {
       return `${c.op} ${c.dtype} dim ${c.dim} rank ${rank}: element ${k} is ${g}, want ${want[k]}`;
     }

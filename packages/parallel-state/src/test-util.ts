@@ -12,8 +12,10 @@ export function rng(seed: number): () => number {
   };
 }
 
-export type TestDType = 'f32' | 'bf16' | 'i32';
+export type TestDType = 'f32' | 'bf16' | 'f16' | 'i32';
 export type Buf = Float32Array | Uint16Array | Int32Array;
+/** Buffers the references read: host buffers, or float64 values already decoded. */
+export type Values = Buf | Float64Array;
 
 /** bf16 bits → value, by putting the 16 bits on top of a float32 (independent of the package). */
 export function bf16Value(bits: number): number {
@@ -21,9 +23,30 @@ export function bf16Value(bits: number): number {
   return new Float32Array(u.buffer)[0]!;
 }
 
+/** IEEE binary16 bits → value, by the textbook formula (for tests). */
+export function f16Value(bits: number): number {
+  const s = bits >> 15 ? -1 : 1;
+  const e = (bits >> 10) & 31;
+  const m = bits & 1023;
+  return e === 0 ? s * m * 2 ** -24 : s * 2 ** (e - 15) * (1 + m / 1024);
+}
+
+/** The values of a buffer of `dtype` as float64 (16-bit patterns decoded as `dtype`). */
+export function toNumbers(b: Values, dtype: TestDType): Float64Array {
+  return Float64Array.from(b, (v) => (dtype === 'f16' ? f16Value(v) : dtype === 'bf16' ? bf16Value(v) : v));
+}
+
 /** Random tensor of `n` elements: floats in (-4, 4), bf16 from truncated float32, ints in ±1000. */
 export function randomBuf(dtype: TestDType, n: number, next: () => number): Buf {
   if (dtype === 'i32') return Int32Array.from({ length: n }, () => Math.floor(next() * 2001) - 1000);
+  if (dtype === 'f16') {
+    // Sign, exponent 10..17 (values in [2^-5, 8)), random mantissa.
+    return Uint16Array.from(
+      { length: n },
+      () =>
+        ((next() < 0.5 ? 1 : 0) << 15) | ((10 + Math.floor(next() * 8)) << 10) | Math.floor(next() * 1024),
+    );
+  }
   const f = Float32Array.from({ length: n }, () => (next() - 0.5) * 8);
   if (dtype === 'f32') return f;
   const u = new Uint32Array(f.buffer);
@@ -31,7 +54,7 @@ export function randomBuf(dtype: TestDType, n: number, next: () => number): Buf 
 }
 
 /** Element k of a buffer as a float64 number. */
-export function num(b: Buf, k: number): number {
+export function num(b: Values, k: number): number {
   return b instanceof Uint16Array ? bf16Value(b[k]!) : b[k]!;
 }
 
@@ -62,7 +85,7 @@ function prod(shape: readonly number[]): number {
 }
 
 /** Reference all-gather: output index along `dim` j comes from member floor(j/d), index j mod d. */
-export function refAllGather(inputs: Buf[], shape: number[], dim: number): number[] {
+export function refAllGather(inputs: Values[], shape: number[], dim: number): number[] {
   const d = shape[dim]!;
   const outShape = shape.map((s, k) => (k === dim ? s * inputs.length : s));
   return Array.from({ length: prod(outShape) }, (_, f) => {
@@ -74,7 +97,7 @@ export function refAllGather(inputs: Buf[], shape: number[], dim: number): numbe
 }
 
 /** Reference element-wise reduction in float64 (sum or max), one value per element. */
-export function refReduce(inputs: Buf[], op: 'sum' | 'max'): number[] {
+export function refReduce(inputs: Values[], op: 'sum' | 'max'): number[] {
   return Array.from({ length: inputs[0]!.length }, (_, k) => {
     const vals = inputs.map((b) => num(b, k));
     return op === 'sum' ? vals.reduce((a, b) => a + b, 0) : Math.max(...vals);
@@ -83,7 +106,7 @@ export function refReduce(inputs: Buf[], op: 'sum' | 'max'): number[] {
 
 /** Reference reduce-scatter: member `rank`'s slice along `dim` of the reduction. */
 export function refReduceScatter(
-  inputs: Buf[],
+  inputs: Values[],
   shape: number[],
   dim: number,
   op: 'sum' | 'max',
@@ -100,14 +123,14 @@ export function refReduceScatter(
 }
 
 /** Σ|x| over members per element: the scale for a reduction's rounding tolerance. */
-export function refAbsSum(inputs: Buf[]): number[] {
+export function refAbsSum(inputs: Values[]): number[] {
   return Array.from({ length: inputs[0]!.length }, (_, k) =>
     inputs.reduce((a, b) => a + Math.abs(num(b, k)), 0),
   );
 }
 
 /** Reference all-to-all: output block m along `dim` is member m's block `rank`. */
-export function refAllToAll(inputs: Buf[], shape: number[], dim: number, rank: number): number[] {
+export function refAllToAll(inputs: Values[], shape: number[], dim: number, rank: number): number[] {
   const c = shape[dim]! / inputs.length;
   return Array.from({ length: prod(shape) }, (_, f) => {
     const idx = unravel(f, shape);
@@ -120,5 +143,6 @@ export function refAllToAll(inputs: Buf[], shape: number[], dim: number, rank: n
 /** Picks the scale-aware tolerance of a reduction result in `dtype`. */
 export function tolerance(dtype: TestDType, absSum: number): number {
   if (dtype === 'i32') return 0;
-  return (dtype === 'bf16' ? 2 ** -8 : 2 ** -23) * absSum * 2 + 1e-30;
+  const ulp = dtype === 'bf16' ? 2 ** -8 : dtype === 'f16' ? 2 ** -11 : 2 ** -23;
+  return ulp * absSum * 2 + 1e-30;
 }

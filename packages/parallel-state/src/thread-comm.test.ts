@@ -150,3 +150,22 @@ describe('ThreadCommunicator large all-reduce (reduce-scatter + all-gather path)
     60_000,
   );
 });
+
+describe('ThreadCommunicator with halfFormat f16', () => {
+  it('3 threads: every collective on f16 data matches the float64 reference', async () => {
+    const cases = makeCases(3, 31, ['f16']);
+    const out = await runRanks(makeTopology({ tp: 3 }), (r) => stepsFor(cases, r, 3), {
+      halfFormat: 'f16',
+      slotBytes: 104,
+    });
+    const misses: string[] = [];
+    out.forEach((o, rank) => {
+      const { results } = expectOk(o);
+      cases.forEach((c, k) => {
+        const miss = checkResult(c, rank, results[k] as Buf);
+        if (miss) misses.push(miss);
+      });
+    });
+    expect(misses.slice(0, 5)).toEqual([]);
+  }, 60_000);
+});

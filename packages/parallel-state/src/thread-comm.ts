@@ -57,7 +57,7 @@ export class ThreadCommunicator implements Communicator<HostArray> {
     root = 0,
   ): Promise<HostArray> {
     this.sync.checkBroken(kind);
-    const call = describeCall(kind, this.size, input, shape, dim, op, root);
+    const call = describeCall(kind, this.size, input, shape, dim, op, root, this.sync.state.halfFormat);
     const sync = this.sync;
     const { slotBytes } = sync.state;
     const slots = this.group.slots;

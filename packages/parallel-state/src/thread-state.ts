@@ -1,4 +1,6 @@
 import { CommunicatorError } from './errors.js';
+import type { HalfFormat } from './half.js';
+import { checkHalf } from './tensor.js';
 import type { Topology } from './topology.js';
 
 /** Tuning of the shared-memory communicators. */
@@ -13,6 +15,8 @@ export interface ThreadCommOptions {
   slotBytes?: number;
   /** Bytes of each point-to-point channel (larger messages go in several chunks). Default 64 KiB. */
   p2pBytes?: number;
+  /** How reductions read a Uint16Array: `bf16` (default) or `f16`. */
+  halfFormat?: HalfFormat;
 }
 
 /** Shared memory of one group. Plain data: it travels in `workerData`. */
@@ -41,6 +45,7 @@ export interface ThreadCommState {
   timeoutMs: number;
   slotBytes: number;
   p2pBytes: number;
+  halfFormat: HalfFormat;
   /** Int32 `[2 * worldSize]`: per rank, 0 = alive or 1 = exited, then its exit code. */
   liveness: SharedArrayBuffer;
   world: ThreadGroupState;
@@ -103,6 +108,7 @@ export function createThreadCommState(topology: Topology, options: ThreadCommOpt
     timeoutMs,
     slotBytes,
     p2pBytes,
+    halfFormat: checkHalf(options.halfFormat ?? 'bf16'),
     liveness: new SharedArrayBuffer(8 * topology.worldSize),
     world: groupState('world', all, slotBytes, p2pBytes),
     tp: make('tp', topology.tpGroups),

@@ -24,7 +24,7 @@ const KINDS: CollectiveKind[] = [
   'barrier',
 ];
 /** Codes of the element types in shared words. */
-export const DTYPES: HostDType[] = ['f32', 'bf16', 'i32'];
+export const DTYPES: HostDType[] = ['f32', 'bf16', 'i32', 'f16'];
 const DESC_FIELDS = ['kind', 'dtype', 'length', 'dim', 'op', 'root', 'shape'];
 const BROKEN_REASONS = [
   '',
@@ -44,7 +44,7 @@ export const BROKEN_P2P = 4;
 
 /** Bytes per element. */
 export function bytesPer(dtype: HostDType): number {
-  return dtype === 'bf16' ? 2 : 4;
+  return dtype === 'bf16' || dtype === 'f16' ? 2 : 4;
 }
 
 /** A typed view of `length` elements at `byteOffset` of shared memory. */
@@ -55,7 +55,7 @@ export function sharedView(
   length: number,
 ): HostArray {
   if (dtype === 'f32') return new Float32Array(buf, byteOffset, length);
-  if (dtype === 'bf16') return new Uint16Array(buf, byteOffset, length);
+  if (dtype === 'bf16' || dtype === 'f16') return new Uint16Array(buf, byteOffset, length);
   return new Int32Array(buf, byteOffset, length);
 }
 
