@@ -32,7 +32,13 @@ export interface BrownEvalReference {
   correct: number;
   /** Summed NLL (nats) and correct argmax count of each window, in evaluation-set order. */
   per_window: { doc: string; nll: number; correct: number }[];
-  fp64_cpu_check: { ppl: number; accuracy: number; max_rel_window_nll_diff: number };
+  /** The same in float64 on the CPU (transformers still applies RoPE in float32 there). */
+  fp64_cpu_check: {
+    ppl: number;
+    accuracy: number;
+    max_rel_window_nll_diff: number;
+    per_window_nll: number[];
+  };
   all_held_out_windows: { windows: number; predicted_tokens: number; ppl: number; accuracy: number };
 }
 
@@ -66,7 +72,8 @@ export interface EvalSummary {
 
 function readJson(path: string): Record<string, unknown> {
   const v: unknown = JSON.parse(readFileSync(path, 'utf8'));
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new Error(`${path}: expected a JSON object`);
+  if (v === null || typeof v !== 'object' || Array.isArray(v))
+    throw new Error(`${path}: expected a JSON object`);
   return v as Record<string, unknown>;
 }
 
@@ -80,7 +87,8 @@ export function readBrownEvalSet(path: string = brownEvalSetPath): BrownEvalSet 
   if (predictedPerWindow !== window - 1) {
     throw new Error(`${path}: "predictedPerWindow" must be window - 1 = ${window - 1}`);
   }
-  if (!Array.isArray(windows) || windows.length === 0) throw new Error(`${path}: "windows" must be a non-empty array`);
+  if (!Array.isArray(windows) || windows.length === 0)
+    throw new Error(`${path}: "windows" must be a non-empty array`);
   windows.forEach((w: { doc?: unknown; ids?: unknown }, i) => {
     if (typeof w?.doc !== 'string') throw new Error(`${path}: "windows[${i}].doc" must be a string`);
     const ids = w.ids;
@@ -127,7 +135,8 @@ export function summarizeEval(
     throw new Error(`predictedPerWindow: must be a positive integer, got ${predictedPerWindow}`);
   }
   nll.forEach((v, i) => {
-    if (!Number.isFinite(v) || v < 0) throw new Error(`nll[${i}]: must be a finite non-negative number, got ${v}`);
+    if (!Number.isFinite(v) || v < 0)
+      throw new Error(`nll[${i}]: must be a finite non-negative number, got ${v}`);
   });
   const predictedTokens = nll.length * predictedPerWindow;
   const total = nll.reduce((a, b) => a + b, 0);

@@ -18,7 +18,9 @@ export const BROWN_MODEL_FILES = [
 ] as const;
 
 /** The evaluation set (50 windows of 256 token ids), a copy of `tooling/eval/brown-heldout-windows.json`. */
-export const brownEvalSetPath: string = fileURLToPath(new URL('../eval/brown-heldout-windows.json', import.meta.url));
+export const brownEvalSetPath: string = fileURLToPath(
+  new URL('../eval/brown-heldout-windows.json', import.meta.url),
+);
 
 /** Figures from transformers on the evaluation set, a copy of `tooling/eval/brown-heldout-reference.json`. */
 export const brownEvalReferencePath: string = fileURLToPath(
@@ -26,4 +28,6 @@ export const brownEvalReferencePath: string = fileURLToPath(
 );
 
 /** Unigram and bigram baselines on the evaluation set, a copy of `tooling/eval/brown-baselines.json`. */
-export const brownBaselinesPath: string = fileURLToPath(new URL('../eval/brown-baselines.json', import.meta.url));
+export const brownBaselinesPath: string = fileURLToPath(
+  new URL('../eval/brown-baselines.json', import.meta.url),
+);
