@@ -44,6 +44,19 @@ describe('ThreadCommunicator failures', () => {
     }
   }, 60_000);
 
+  it('a send whose peer never receives rejects after the timeout, naming the peer', async () => {
+    const steps = (r: number): WorkerStep[] =>
+      r === 0
+        ? [{ group: 'world', op: 'send', input: new Float32Array(4), peer: 1 }]
+        : [{ group: 'world', op: 'barrier' }];
+    const out = await runRanks(makeTopology({ tp: 2 }), steps, { timeoutMs: 1000 }, (r) =>
+      r === 1 ? { idleAtStep: 0 } : {},
+    );
+    expect(outcome(out[0]!).message).toMatch(
+      /send to member 1 timed out after 1000 ms on member 0; member\(s\) 1 \(rank 1\) never arrived/,
+    );
+  }, 60_000);
+
   it('mismatched calls reject on every member, and the group stays unusable', async () => {
     const steps = (r: number): WorkerStep[] => [
       {
