@@ -10,7 +10,9 @@
  * `ThreadCommunicator` (members in worker threads, `@dcp/parallel-state/node`). Both keep the
  * order of calls issued without awaiting, reject with `CommunicatorError` instead of hanging
  * (mismatched calls, a member that died or never arrived), and reduce in float64 in member order
- * and round once, so every member of an all-reduce gets identical bits.
+ * and round once, so every member of an all-reduce gets identical bits. As with NCCL, an input
+ * must not be modified until its call settles; results are new buffers (except `recv`, which
+ * fills and returns `output`).
  */
 
 /**
