@@ -95,7 +95,13 @@ export class LLMEngine {
             logprobs: p.logprobs ?? null,
           },
           ...(req.priority !== undefined ? { priority: req.priority } : {}),
-          ...(req.cacheSalt !== undefined ? { cacheSalt: req.cacheSalt } : {}),
+          // Teacher-forced requests need every prompt position computed: a salt of their own keeps
+          // them from reading prefix-cache hits (vLLM skips the cache for prompt logprobs too).
+          ...(req.returnPromptLogits
+            ? { cacheSalt: `logits:${childId}:${randomSeed()}` }
+            : req.cacheSalt !== undefined
+              ? { cacheSalt: req.cacheSalt }
+              : {}),
         });
       } catch (e) {
         this.parts.scheduler.abort(ids);

@@ -31,6 +31,8 @@ export interface CreatedEngine {
   maxModelLen: number;
   /** What every rank reported (backend chosen, rejected ones and why, layers, weights). */
   rankInfo: readonly Record<string, unknown>[];
+  /** The worker threads (one per rank). */
+  executor: ThreadExecutor;
 }
 
 /** Startup options besides the config. */
@@ -179,6 +181,7 @@ export async function createEngine(
     kv: { numBlocks, blockSize, tokenCapacity, bytesPerRank: numBlocks * maxBlockBytes },
     maxModelLen,
     rankInfo: executor.rankInfo,
+    executor,
   };
 }
 
