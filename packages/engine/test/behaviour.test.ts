@@ -94,7 +94,7 @@ describe('scheduling choices change nothing', () => {
     try {
       await greedy(tight, prompts[0]!, 2, 'warm'); // fills the prefix cache
       const logits = await promptLogits(tight, prompts, 'again');
-      logits.forEach((rows, i) => expect(worstRelErr(rows, refLogits[i]!)).toBeLessThan(1e-5));
+      for (const [i, rows] of logits.entries()) expect(worstRelErr(rows, refLogits[i]!)).toBeLessThan(1e-5);
       const tokens = await Promise.all(prompts.map((p, i) => greedy(tight, p, 30, `t${i}`)));
       const stats = tight.engine.getStats();
       expect(stats.prefixCacheHits).toBeGreaterThan(0);
