@@ -50,7 +50,7 @@ export function capabilityReasons(caps: BackendCapabilities, config: BackendConf
   if (config.multiTokenDecode && !caps.multiTokenDecode) {
     reasons.push('multi-token decode (several query tokens per request) not supported');
   }
-  if (caps.needsGpu && config.gpuAvailable !== true) {
+  if (caps.needsGpu && config.gpuAvailable === false) {
     reasons.push('needs a GPU and none is available');
   }
   return reasons;

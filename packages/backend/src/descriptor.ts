@@ -49,7 +49,7 @@ export interface BackendConfig {
   interleave: number;
   /** Whether the engine will run several decode tokens per request (speculative decoding). */
   multiTokenDecode?: boolean;
-  /** Whether a GPU is present (undefined = unknown, treated as absent for GPU backends). */
+  /** Whether a GPU is present: `false` rules out GPU backends; undefined lets their factory find out. */
   gpuAvailable?: boolean;
 }
 

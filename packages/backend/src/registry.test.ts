@@ -57,6 +57,7 @@ describe('capabilityReasons', () => {
         dcp: 2,
         interleave: 4,
         multiTokenDecode: true,
+        gpuAvailable: false,
       },
     );
     expect(r).toEqual([

@@ -11,7 +11,7 @@ describe('cpu-mla conformance', () => {
 });
 
 describe('the suite judges a broken backend', () => {
-  // A copy of cpu-mla whose rmsNorm forgets eps and whose decode LSE is off by one.
+  // A copy of cpu-mla whose rmsNorm uses the wrong eps and whose decode LSE is off by one.
   const broken = {
     ...cpuMlaDescriptor,
     name: 'broken-cpu',
@@ -38,7 +38,7 @@ describe('the suite judges a broken backend', () => {
     });
     const failed = report.results.filter((r) => r.status === 'failed').map((r) => r.name);
     expect(failed).toContain('dense/rmsNorm f32');
-    expect(failed).toContain('attention/mlaDecode f32');
+    expect(failed).toContain('attention/mlaDecode kv=f32');
     // A constant LSE shift cancels in the merged output but not in the returned global LSE.
     const dcp = report.results.find((r) => r.name === 'dcp/decode W=2 I=1 ag_rs');
     expect(dcp?.status).toBe('failed');

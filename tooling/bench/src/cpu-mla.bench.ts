@@ -6,9 +6,10 @@
  * dcp1's on every run.
  *
  * Run: pnpm turbo run build --filter=@dcp/cpu-mla... && pnpm --dir tooling/bench exec tsx src/cpu-mla.bench.ts
- * Options: --rounds N (default 2), --tokens N (default 16384), --scale128 F (divide the token count of the 128-head case by F;
+ * Options: --rounds N (default 4), --tokens N (default 16384), --scale128 F (divide the token count of the 128-head case by F;
  * default 8, since 128 heads × 16k × 8 takes about a minute per step on a shared 2-core host).
  */
+import { cpus, loadavg } from 'node:os';
 import { Worker } from 'node:worker_threads';
 
 const pkg = (name: string, file: string) =>
@@ -24,7 +25,7 @@ const arg = (name: string, dflt: number) => {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? Number(process.argv[i + 1]) : dflt;
 };
-const ROUNDS = arg('rounds', 2);
+const ROUNDS = arg('rounds', 4);
 const SCALE_128 = arg('scale128', 8);
 const [REQS, TOKENS, BLOCK, L, R] = [8, arg('tokens', 16384), 64, 512, 64];
 const WIDTH = L + R;
@@ -145,7 +146,10 @@ async function runCase(H: number, T: number): Promise<Result[]> {
 
 const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
 console.log(
-  `cpu-mla decode attention: ${REQS} requests, latent ${L}+${R}, block ${BLOCK}, f32 KV, 2 worker threads, best of ${ROUNDS}`,
+  `cpu-mla decode attention: ${REQS} requests, latent ${L}+${R}, block ${BLOCK}, f32 KV, 2 worker threads, best of ${ROUNDS} alternating rounds`,
+);
+console.log(
+  `host: ${cpus().length} cores, load average ${loadavg()[0]!.toFixed(1)} (ratios are only meaningful on a quiet host)`,
 );
 for (const H of [16, 128]) {
   const T = H === 128 ? TOKENS / SCALE_128 : TOKENS;
@@ -153,6 +157,10 @@ for (const H of [16, 128]) {
   // Steps are timed barrier to barrier on rank 0 (so they include the slower rank); best round.
   const r0 = res[0]!;
   const t = (name: string) => Math.min(...r0.times[name]!);
+  const med = (name: string) => {
+    const v = [...r0.times[name]!].sort((a, b) => a - b);
+    return v[Math.floor(v.length / 2)]!;
+  };
   const [t1, t2, t3] = [t('dcp1'), t('dcp2'), t('dcp2-a2a')];
   console.log(
     `\n${H} heads × ${T} tokens${H === 128 && SCALE_128 !== 1 ? ` (16k scaled down by ${SCALE_128})` : ''}`,
@@ -164,6 +172,9 @@ for (const H of [16, 128]) {
     `  tp2·dcp2 ag_rs  ${t2.toFixed(0)} ms/step   ${(t2 / t1).toFixed(2)}× tp2·dcp1 (goal ≤ 1.10)   KV per rank ${mib(r0.kv.dcp2!)} (${(r0.kv.dcp2! / r0.kv.dcp1!).toFixed(2)}× of dcp1; must be 0.50)`,
   );
   console.log(`  tp2·dcp2 a2a    ${t3.toFixed(0)} ms/step   ${(t3 / t1).toFixed(2)}× tp2·dcp1`);
+  console.log(
+    `  medians: dcp1 ${med('dcp1').toFixed(0)} ms, dcp2 ag_rs ${med('dcp2').toFixed(0)} ms (${(med('dcp2') / med('dcp1')).toFixed(2)}×), a2a ${med('dcp2-a2a').toFixed(0)} ms (${(med('dcp2-a2a') / med('dcp1')).toFixed(2)}×)`,
+  );
   console.log(
     `  max |dcp2 − dcp1| over merged outputs: ${Math.max(...res.map((r) => r.maxDiff)).toExponential(1)}`,
   );

@@ -14,7 +14,7 @@ export function cacheCases(caps: BackendCapabilities): CaseDef[] {
   const defs: CaseDef[] = [];
   for (const kv of caps.kvCacheDtypes) {
     defs.push({
-      name: `cache/writeKv skips slot -1 ${kv}`,
+      name: `cache/writeKv skips slot -1 kv=${kv}`,
       body: async (ctx) => {
         const b = await ctx.backend();
         const [nb, B, L, R, n] = [4, 5, 7, 4, 9];
@@ -37,7 +37,7 @@ export function cacheCases(caps: BackendCapabilities): CaseDef[] {
       },
     });
     defs.push({
-      name: `cache/gatherCache copy zero-length unaligned ${kv}`,
+      name: `cache/gatherCache copy zero-length unaligned kv=${kv}`,
       body: async (ctx) => {
         const b = await ctx.backend();
         const [nb, B, W, batch, maxBlocks] = [24, 4, 6, 5, 5];
@@ -75,7 +75,7 @@ export function decodeCases(caps: BackendCapabilities): CaseDef[] {
   for (const kv of caps.kvCacheDtypes) {
     for (const multi of caps.multiTokenDecode ? [false, true] : [false]) {
       defs.push({
-        name: `attention/mlaDecode ${multi ? 'multi-token ' : ''}${kv}`,
+        name: `attention/mlaDecode ${multi ? 'multi-token ' : ''}kv=${kv}`,
         body: async (ctx) => {
           const b = await ctx.backend();
           const [nb, B, L, R, H, maxBlocks] = [40, 4, 10, 6, 5, 6];
