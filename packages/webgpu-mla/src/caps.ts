@@ -1,0 +1,78 @@
+/**
+ * Adapter detection: what the adapter offers (features that matter to the kernels, limits) and
+ * the device the backend asks for.
+ */
+
+/** What the backend reads from an adapter. */
+export interface WebGpuAdapterSummary {
+  vendor: string;
+  architecture: string;
+  description: string;
+  /** A software implementation (lavapipe, SwiftShader, WARP): correct, about 1 GFLOP/s. */
+  software: boolean;
+  features: {
+    /** `shader-f16` (16-bit storage here is packed in u32 either way). */
+    shaderF16: boolean;
+    subgroups: boolean;
+    timestampQuery: boolean;
+  };
+  limits: {
+    maxStorageBufferBindingSize: number;
+    maxBufferSize: number;
+    maxComputeWorkgroupStorageSize: number;
+    maxComputeInvocationsPerWorkgroup: number;
+    maxStorageBuffersPerShaderStage: number;
+  };
+}
+
+/** Reads an adapter's identity, features and limits. */
+export function describeAdapter(adapter: GPUAdapter): WebGpuAdapterSummary {
+  const info = (adapter.info ?? {}) as GPUAdapterInfo & { isFallbackAdapter?: boolean };
+  const fallback =
+    info.isFallbackAdapter === true ||
+    (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter === true;
+  const architecture = info.architecture ?? '';
+  const description = info.description ?? '';
+  const l = adapter.limits;
+  return {
+    vendor: info.vendor ?? '',
+    architecture,
+    description,
+    software:
+      fallback ||
+      /^(software|swiftshader)$/i.test(architecture) ||
+      /llvmpipe|lavapipe|swiftshader|microsoft basic render/i.test(description),
+    features: {
+      shaderF16: adapter.features.has('shader-f16'),
+      subgroups: adapter.features.has('subgroups'),
+      timestampQuery: adapter.features.has('timestamp-query'),
+    },
+    limits: {
+      maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
+      maxBufferSize: l.maxBufferSize,
+      maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
+      maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
+      maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
+    },
+  };
+}
+
+/** Requests a device with the adapter's largest buffers, bindings and workgroup memory. */
+export async function requestDevice(adapter: GPUAdapter): Promise<GPUDevice> {
+  const l = adapter.limits;
+  if (l.maxComputeInvocationsPerWorkgroup < 256) {
+    throw new Error(
+      `adapter allows ${l.maxComputeInvocationsPerWorkgroup} invocations per workgroup; the kernels need 256`,
+    );
+  }
+  return adapter.requestDevice({
+    requiredLimits: {
+      maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
+      maxBufferSize: l.maxBufferSize,
+      maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
+      maxComputeInvocationsPerWorkgroup: 256,
+      maxComputeWorkgroupSizeX: 256,
+      maxStorageBuffersPerShaderStage: Math.min(l.maxStorageBuffersPerShaderStage, 10),
+    },
+  });
+}

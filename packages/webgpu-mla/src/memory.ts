@@ -1,0 +1,159 @@
+/**
+ * Memory ops: alloc, upload, write, download, views, fill, dispose.
+ */
+import type { DType, HostData } from '@dcp/backend';
+import { dtypeBytes, numel } from '@dcp/backend';
+import { readBack, releaseBuffer, takeBuffer } from './gpu.js';
+import { run } from './run.js';
+import {
+  byteSize,
+  checkDType,
+  checkShape,
+  count,
+  hostKind,
+  makeTensor,
+  type Owner,
+  type Storage,
+  type WebGpuTensor,
+} from './tensor.js';
+
+/** A zero-filled tensor. */
+export function alloc(owner: Owner, shape: readonly number[], dtype: DType, field = 'alloc'): WebGpuTensor {
+  checkShape(shape, field);
+  checkDType(dtype, field);
+  const bytes = byteSize(shape, dtype);
+  if (bytes > owner.gpu.maxBinding) {
+    const mib = (x: number) => `${(x / 2 ** 20).toFixed(1)} MiB`;
+    throw new RangeError(
+      `${field}: [${shape.join(', ')}] ${dtype} needs ${mib(bytes)}, more than this adapter's maxStorageBufferBindingSize (${mib(owner.gpu.maxBinding)}); use fewer KV-cache blocks or smaller tensors per rank`,
+    );
+  }
+  const storage: Storage = { buffer: takeBuffer(owner.gpu, bytes), owner, disposed: false };
+  owner.live.add(storage);
+  return makeTensor(storage, shape, dtype);
+}
+
+function checkHost(data: HostData, dtype: DType, field: string): void {
+  if (data?.constructor?.name !== hostKind(dtype)) {
+    throw new TypeError(
+      `${field}: dtype ${dtype} takes a ${hostKind(dtype)}, got ${data?.constructor?.name}`,
+    );
+  }
+}
+
+/** Writes whole words of host data at a byte offset (pads a trailing half word with zeros). */
+function writeWords(owner: Owner, buffer: GPUBuffer, byteOffset: number, data: HostData): void {
+  let src: ArrayBufferView = data;
+  if (data.byteLength % 4 !== 0) {
+    const padded = new Uint8Array(data.byteLength + 2);
+    padded.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    src = padded;
+  }
+  if (src.byteLength > 0) {
+    owner.gpu.device.queue.writeBuffer(buffer, byteOffset, src.buffer, src.byteOffset, src.byteLength);
+  }
+}
+
+/** A tensor holding `data`. */
+export function upload(owner: Owner, data: HostData, shape: readonly number[], dtype: DType): WebGpuTensor {
+  checkDType(dtype, 'upload');
+  checkHost(data, dtype, 'upload');
+  if (data.length !== numel(checkShape(shape, 'upload'))) {
+    throw new RangeError(
+      `upload: shape [${shape.join(', ')}] needs ${numel(shape)} elements, got ${data.length}`,
+    );
+  }
+  const t = alloc(owner, shape, dtype, 'upload');
+  writeWords(owner, t.storage.buffer, 0, data);
+  return t;
+}
+
+/** Overwrites `dst` from element `offset` with `data`. */
+export function write(owner: Owner, dst: WebGpuTensor, data: HostData, offset = 0): void {
+  checkHost(data, dst.dtype, 'write');
+  if (!(Number.isInteger(offset) && offset >= 0 && offset + data.length <= count(dst))) {
+    throw new RangeError(
+      `write: offset ${offset} + ${data.length} elements exceed the tensor's ${count(dst)}`,
+    );
+  }
+  const bpe = dtypeBytes(dst.dtype);
+  const start = (dst.offset + offset) * bpe;
+  if (start % 4 === 0 && data.byteLength % 4 === 0) {
+    writeWords(owner, dst.storage.buffer, start, data);
+    return;
+  }
+  // Unaligned 16-bit range: upload, then copy element by element.
+  const tmp = upload(owner, data, [data.length], dst.dtype);
+  const view = makeTensor(dst.storage, [data.length], dst.dtype, dst.offset + offset, true);
+  run(owner, [
+    {
+      binds: [
+        { name: 's', t: tmp },
+        { name: 'd', t: view, access: 'write' },
+      ],
+      body: '  st_d(i, ld_s(i));',
+      threads: data.length,
+    },
+  ]);
+  dispose(owner, tmp);
+}
+
+/** Copies `t` to the host after all queued work. */
+export async function download(owner: Owner, t: WebGpuTensor): Promise<HostData> {
+  const gpu = owner.gpu;
+  const bpe = dtypeBytes(t.dtype);
+  const n = count(t);
+  const start = Math.floor((t.offset * bpe) / 4) * 4;
+  const end = Math.ceil(((t.offset + n) * bpe) / 4) * 4;
+  const bytes = await readBack(gpu, t.storage.buffer, start, end - start);
+  if (gpu.error) {
+    const e = gpu.error;
+    gpu.error = null;
+    throw new Error(e);
+  }
+  const skip = t.offset - start / bpe;
+  if (t.dtype === 'f32') return new Float32Array(bytes, 0, n).slice();
+  if (t.dtype === 'i32') return new Int32Array(bytes, 0, n).slice();
+  return new Uint16Array(bytes, skip * 2, n).slice();
+}
+
+/** Releases a tensor's buffer to the pool. */
+export function dispose(owner: Owner, t: WebGpuTensor): void {
+  if (t.isView) throw new Error('dispose: dispose the tensor this view was made from, not the view');
+  if (t.storage.disposed) return;
+  t.storage.disposed = true;
+  t.storage.owner.live.delete(t.storage);
+  releaseBuffer(owner.gpu, t.storage.buffer);
+}
+
+/** A view with another shape of the same element count. */
+export function reshape(t: WebGpuTensor, shape: readonly number[]): WebGpuTensor {
+  if (numel(checkShape(shape, 'reshape')) !== count(t)) {
+    throw new RangeError(`reshape: [${t.shape.join(', ')}] cannot become [${shape.join(', ')}]`);
+  }
+  return makeTensor(t.storage, shape, t.dtype, t.offset, true);
+}
+
+/** A view of rows `[start, start + n)` along dim 0. */
+export function sliceRows(t: WebGpuTensor, start: number, n: number): WebGpuTensor {
+  const rows = t.shape[0] ?? 0;
+  if (!(Number.isInteger(start) && Number.isInteger(n) && start >= 0 && n >= 0 && start + n <= rows)) {
+    throw new RangeError(`sliceRows: rows [${start}, ${start + n}) outside [0, ${rows})`);
+  }
+  const inner = rows === 0 ? 0 : count(t) / rows;
+  return makeTensor(t.storage, [n, ...t.shape.slice(1)], t.dtype, t.offset + start * inner, true);
+}
+
+/** Sets every element to `value`. */
+export function fill(owner: Owner, t: WebGpuTensor, value: number): void {
+  if (typeof value !== 'number') throw new TypeError(`fill value: must be a number, got ${typeof value}`);
+  const int = t.dtype === 'i32';
+  run(owner, [
+    {
+      binds: [{ name: 'd', t, access: 'write' }],
+      params: [['v', int ? 'i' : 'f', value]],
+      body: '  st_d(i, p_v());',
+      threads: count(t),
+    },
+  ]);
+}

@@ -1,0 +1,269 @@
+/**
+ * Kernel launcher: builds the WGSL of one op from its bindings and body, caches the pipeline by
+ * the source text, and submits the op's passes in one command buffer.
+ *
+ * Every binding is `array<u32>`; generated helpers give typed access with the view's offset:
+ * `ld_x(i)` (f32, or i32 for i32 tensors), `raw_x(i)` (the 16 bits of a bf16/f16 element),
+ * `ldu_x(i)` (the 32 bits of an f32/i32 element), `st_x(i, v)`/`stu_x(i, bits)` for outputs,
+ * `to16_x(v)` (f32 → the 16-bit pattern of x's dtype). Kernels compute in f32 and write f32:
+ * a 16-bit output is computed into an f32 scratch and packed afterwards (unpacked first when the
+ * op leaves some elements untouched), so no two invocations ever write halves of one word.
+ */
+import type { DType } from '@dcp/backend';
+import { dtypeBytes } from '@dcp/backend';
+import { type Gpu, PARAM_SLOT, paramSlot, pipelineFor, releaseBuffer, takeBuffer } from './gpu.js';
+import { count, is16, makeTensor, type Owner, type Storage, type WebGpuTensor } from './tensor.js';
+
+/** How a kernel uses a binding. */
+export type Access = 'read' | 'write' | 'rw' | 'raw';
+
+/** One tensor binding. */
+export interface Bind {
+  name: string;
+  t: WebGpuTensor;
+  /** `read` (default); `write`/`rw` (f32 or i32 writes; 16-bit through scratch); `raw` (the body writes words itself). */
+  access?: Access;
+}
+
+/** A scalar parameter: u32, i32 or f32. */
+export type Param = readonly [name: string, kind: 'u' | 'i' | 'f', value: number];
+
+/** One compute pass. */
+export interface Kernel {
+  binds: Bind[];
+  params?: readonly Param[];
+  /** Module-scope WGSL (helpers, consts, workgroup arrays). */
+  decl?: string;
+  /** Body of `main`; has `i` (thread mode), `wg` and `lid`. */
+  body: string;
+  /** Thread mode: one invocation per `i < threads`. */
+  threads?: number;
+  /** Group mode: `groups` workgroups of `size` invocations (`wg < groups`). */
+  groups?: number;
+  size?: number;
+  /** Some elements of the 16-bit outputs are not written by the body (unpack them first). */
+  partial?: boolean;
+}
+
+const F32 = new Float32Array(1);
+const U32 = new Uint32Array(F32.buffer);
+const I32 = new Int32Array(F32.buffer);
+
+function bits(kind: 'u' | 'i' | 'f', v: number): number {
+  if (kind === 'f') F32[0] = v;
+  else if (kind === 'i') I32[0] = v;
+  else U32[0] = v;
+  return U32[0]!;
+}
+
+const F16_TO = 'fn f2h(v: f32) -> u32 { return pack2x16float(vec2<f32>(v, 0.0)) & 0xffffu; }';
+const BF16_TO = `fn f2bf(v: f32) -> u32 {
+  let b = bitcast<u32>(v);
+  if ((b & 0x7f800000u) == 0x7f800000u && (b & 0x7fffffu) != 0u) { return ((b >> 16u) | 0x40u) & 0xffffu; }
+  return ((b + 0x7fffu + ((b >> 16u) & 1u)) >> 16u) & 0xffffu;
+}`;
+
+function helpers(b: Bind, slot: number): string {
+  const n = b.name;
+  const dt = b.t.dtype;
+  const lines = [`fn o_${n}() -> u32 { return pu(${slot}u); }`];
+  if (is16(dt)) {
+    lines.push(
+      `fn raw_${n}(i: u32) -> u32 { let e = o_${n}() + i; return (B_${n}[e >> 1u] >> ((e & 1u) * 16u)) & 0xffffu; }`,
+      dt === 'bf16'
+        ? `fn ld_${n}(i: u32) -> f32 { return bitcast<f32>(raw_${n}(i) << 16u); }`
+        : `fn ld_${n}(i: u32) -> f32 { return unpack2x16float(raw_${n}(i)).x; }`,
+      `fn to16_${n}(v: f32) -> u32 { return ${dt === 'bf16' ? 'f2bf' : 'f2h'}(v); }`,
+    );
+  } else {
+    const ty = dt === 'i32' ? 'i32' : 'f32';
+    lines.push(
+      `fn ldu_${n}(i: u32) -> u32 { return B_${n}[o_${n}() + i]; }`,
+      `fn ld_${n}(i: u32) -> ${ty} { return bitcast<${ty}>(B_${n}[o_${n}() + i]); }`,
+    );
+    if (b.access && b.access !== 'read') {
+      lines.push(
+        `fn st_${n}(i: u32, v: ${ty}) { B_${n}[o_${n}() + i] = bitcast<u32>(v); }`,
+        `fn stu_${n}(i: u32, v: u32) { B_${n}[o_${n}() + i] = v; }`,
+      );
+    }
+  }
+  return lines.join('\n');
+}
+
+/** The WGSL of a kernel (also its pipeline-cache key). */
+export function wgsl(k: Kernel): string {
+  const size = k.size ?? 64;
+  const parts = [
+    '@group(0) @binding(0) var<uniform> P: array<vec4<u32>, 16>;',
+    'fn pu(k: u32) -> u32 { return P[k >> 2u][k & 3u]; }',
+    'const NEG_INF_BITS: u32 = 0xff800000u;',
+    'fn finite_bits(b: u32) -> bool { return (b & 0x7f800000u) != 0x7f800000u; }',
+    F16_TO,
+    BF16_TO,
+  ];
+  k.binds.forEach((b, j) => {
+    const acc = (b.access ?? 'read') === 'read' ? 'read' : 'read_write';
+    parts.push(`@group(0) @binding(${j + 1}) var<storage, ${acc}> B_${b.name}: array<u32>;`);
+    parts.push(helpers(b, j));
+  });
+  (k.params ?? []).forEach(([name, kind], j) => {
+    const ty = kind === 'u' ? 'u32' : kind === 'i' ? 'i32' : 'f32';
+    parts.push(`fn p_${name}() -> ${ty} { return bitcast<${ty}>(pu(${9 + j}u)); }`);
+  });
+  if (k.decl) parts.push(k.decl);
+  const touch = k.binds.map((b) => `  _ = arrayLength(&B_${b.name});`).join('\n');
+  const guard = k.groups === undefined ? 'if (i >= pu(8u)) { return; }' : 'if (wg >= pu(8u)) { return; }';
+  parts.push(`@compute @workgroup_size(${size})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  _ = pu(0u);
+${touch}
+  let wg = wid.x + wid.y * nwg.x;
+  let i = wg * ${size}u + lid;
+  ${guard}
+${k.body}
+}`);
+  return parts.join('\n');
+}
+
+/** Encodes one pass (no scratch handling). Returns nothing when there is no work. */
+function encodePass(gpu: Gpu, enc: GPUCommandEncoder, k: Kernel): void {
+  const size = k.size ?? 64;
+  const groups = k.groups ?? Math.ceil((k.threads ?? 0) / size);
+  if (groups === 0) return;
+  const words = new Uint32Array(PARAM_SLOT / 4);
+  k.binds.forEach((b, j) => {
+    words[j] = b.t.offset;
+  });
+  words[8] = k.groups ?? k.threads ?? 0;
+  const params = k.params ?? [];
+  if (params.length > 64 - 9) throw new RangeError('kernel: too many parameters');
+  params.forEach(([, kind, v], j) => {
+    words[9 + j] = bits(kind, v);
+  });
+  const offset = paramSlot(gpu, words);
+  const pipeline = pipelineFor(gpu, wgsl(k));
+  const entries: GPUBindGroupEntry[] = [
+    { binding: 0, resource: { buffer: gpu.ring, offset, size: PARAM_SLOT } },
+  ];
+  k.binds.forEach((b, j) => {
+    entries.push({ binding: j + 1, resource: { buffer: b.t.storage.buffer } });
+  });
+  const group = gpu.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+  const pass = enc.beginComputePass();
+  pass.setPipeline(pipeline);
+  pass.setBindGroup(0, group);
+  const x = Math.min(groups, 65535);
+  pass.dispatchWorkgroups(x, Math.ceil(groups / x), 1);
+  pass.end();
+}
+
+/** A temporary buffer for one op, returned to the pool after the submit. */
+export function tempTensor(
+  owner: Owner,
+  temps: GPUBuffer[],
+  shape: readonly number[],
+  dtype: DType,
+): WebGpuTensor {
+  const bytes = Math.ceil((shape.reduce((a, b) => a * b, 1) * dtypeBytes(dtype)) / 4) * 4;
+  const buffer = takeBuffer(owner.gpu, bytes);
+  temps.push(buffer);
+  const storage: Storage = { buffer, owner, disposed: false };
+  return makeTensor(storage, shape, dtype);
+}
+
+/** Copies the words holding view `t` to a temporary buffer (breaks read/write aliasing). */
+function detach(owner: Owner, enc: GPUCommandEncoder, temps: GPUBuffer[], t: WebGpuTensor): WebGpuTensor {
+  const bpe = dtypeBytes(t.dtype);
+  const start = Math.floor((t.offset * bpe) / 4) * 4;
+  const end = Math.ceil(((t.offset + count(t)) * bpe) / 4) * 4;
+  const copy = tempTensor(owner, temps, [Math.max(1, (end - start) / bpe)], t.dtype);
+  if (end > start) enc.copyBufferToBuffer(t.storage.buffer, start, copy.storage.buffer, 0, end - start);
+  return makeTensor(copy.storage, t.shape, t.dtype, t.offset - start / bpe, true);
+}
+
+/** Unpacks a 16-bit view into f32 `dst`. */
+export function unpackKernel(src: WebGpuTensor, dst: WebGpuTensor): Kernel {
+  return {
+    binds: [
+      { name: 's', t: src },
+      { name: 'd', t: dst, access: 'write' },
+    ],
+    body: '  st_d(i, ld_s(i));',
+    threads: count(src),
+  };
+}
+
+/**
+ * Writes the 16-bit view `dst` word by word: element `e < n` gets `val16(e)` (a WGSL function
+ * from `decl`); the other half of a boundary word keeps its bits.
+ */
+export function wordWriter(
+  dst: WebGpuTensor,
+  binds: Bind[],
+  decl: string,
+  params: readonly Param[] = [],
+): Kernel {
+  const n = count(dst);
+  const first = dst.offset >> 1;
+  const last = n === 0 ? first - 1 : (dst.offset + n - 1) >> 1;
+  return {
+    binds: [{ name: 'd', t: dst, access: 'raw' }, ...binds],
+    params: [['n', 'u', n], ...params],
+    decl,
+    body: `  let o = o_d();
+  let wi = (o >> 1u) + i;
+  var word = B_d[wi];
+  for (var h = 0u; h < 2u; h++) {
+    let e = wi * 2u + h;
+    if (e >= o && e < o + p_n()) {
+      let b = val16(e - o) & 0xffffu;
+      word = (word & ~(0xffffu << (16u * h))) | (b << (16u * h));
+    }
+  }
+  B_d[wi] = word;`,
+    threads: last - first + 1,
+  };
+}
+
+/** Packs f32 `src` into the 16-bit view `dst` (round to nearest even). */
+export function packKernel(src: WebGpuTensor, dst: WebGpuTensor): Kernel {
+  return wordWriter(dst, [{ name: 's', t: src }], 'fn val16(e: u32) -> u32 { return to16_d(ld_s(e)); }');
+}
+
+/**
+ * Runs a sequence of kernels as one submit. 16-bit `write`/`rw` outputs go through f32 scratch
+ * (unpacked first for `rw` or `partial`, packed after); inputs that share a buffer with an
+ * output are read from a copy.
+ */
+export function run(owner: Owner, kernels: Kernel[]): void {
+  const gpu = owner.gpu;
+  const enc = gpu.device.createCommandEncoder();
+  const temps: GPUBuffer[] = [];
+  for (const k of kernels) {
+    const after: Kernel[] = [];
+    const binds = k.binds.map((b) => {
+      const access = b.access ?? 'read';
+      if ((access === 'write' || access === 'rw') && is16(b.t.dtype)) {
+        const scratch = tempTensor(owner, temps, b.t.shape, 'f32');
+        if (access === 'rw' || k.partial) encodePass(gpu, enc, unpackKernel(b.t, scratch));
+        after.push(packKernel(scratch, b.t));
+        return { ...b, t: scratch };
+      }
+      return b;
+    });
+    const written = new Set(
+      binds.filter((b) => (b.access ?? 'read') !== 'read').map((b) => b.t.storage.buffer),
+    );
+    const final = binds.map((b) =>
+      (b.access ?? 'read') === 'read' && written.has(b.t.storage.buffer)
+        ? { ...b, t: detach(owner, enc, temps, b.t) }
+        : b,
+    );
+    encodePass(gpu, enc, { ...k, binds: final });
+    for (const a of after) encodePass(gpu, enc, a);
+  }
+  gpu.device.queue.submit([enc.finish()]);
+  for (const b of temps) releaseBuffer(gpu, b);
+}
