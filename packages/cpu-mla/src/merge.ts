@@ -40,9 +40,9 @@ export function lseCorrect(
 ): void {
   const [B, H, D] = dims3(out, 'lseCorrect out');
   const LS = f32(lses, 'lseCorrect lses');
+  if (B * H === 0) return;
   const W = LS.length / (B * H);
-  if (B * H > 0 && (!Number.isInteger(W) || W < 1))
-    throw new RangeError(`lseCorrect lses: must be [W, ${B}, ${H}]`);
+  if (!Number.isInteger(W) || W < 1) throw new RangeError(`lseCorrect lses: must be [W, ${B}, ${H}]`);
   if (!(Number.isInteger(rank) && rank >= 0 && rank < W))
     throw new RangeError(`lseCorrect rank: ${rank} outside [0, ${W})`);
   if (base !== 'e' && base !== '2')

@@ -120,6 +120,25 @@ describe.each(['ag_rs', 'a2a'] as const)('vLLM combine numbers via lseCombine (%
   });
 });
 
+describe.each(['ag_rs', 'a2a'] as const)('lseCombine with no decode rows (%s)', (mode) => {
+  it('returns empty tensors of the right shape on every rank', async () => {
+    const comms = createLocalCommunicators(2);
+    const res = await Promise.all(
+      comms.map(async (comm) => {
+        const b = createCpuMlaBackend();
+        return lseCombine(b, comm, b.alloc([0, 4, 3], 'f32'), b.alloc([0, 4], 'f32'), {
+          mode,
+          returnLse: true,
+        });
+      }),
+    );
+    for (const r of res) {
+      expect(r.out.shape).toEqual([0, 2, 3]);
+      expect(r.lse?.shape).toEqual([0, 2]);
+    }
+  });
+});
+
 describe('lseCombine with one rank', () => {
   it('returns the input unchanged (single_rank)', async () => {
     const b = createCpuMlaBackend();

@@ -280,6 +280,21 @@ export function mergeKernelCases(caps: BackendCapabilities): CaseDef[] {
       },
     });
   }
+  defs.push({
+    name: 'merge/empty batch',
+    body: async (ctx) => {
+      // A step with no decode rows still runs the merge kernels (every rank must take part).
+      const b = await ctx.backend();
+      const out = b.alloc([0, 4, 3], 'f32');
+      b.lseCorrect(out, b.alloc([2, 0, 4], 'f32'), 1, 'e', b.alloc([0, 4], 'f32'));
+      const packed = b.alloc([0, 4, 4], 'f32');
+      b.lsePack(out, b.alloc([0, 4], 'f32'), packed);
+      const merged = b.alloc([0, 2, 3], 'f32');
+      b.lseCombineA2a(b.reshape(packed, [0, 2, 2, 4]), 'e', merged, b.alloc([0, 2], 'f32'));
+      if ((await b.download(merged)).length !== 0)
+        throw new ConformanceMismatch('empty merge produced values');
+    },
+  });
   for (const dt of caps.dtypes) {
     defs.push({
       name: `merge/a2a pack+combine ${dt}`,
