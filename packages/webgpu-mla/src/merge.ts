@@ -46,7 +46,9 @@ export function lseCorrect(
   need(out.shape.length === 3, `lseCorrect out: must be [B, H, D], got [${out.shape.join(', ')}]`);
   const [B, H, D] = out.shape as [number, number, number];
   need(lses.dtype === 'f32', 'lseCorrect lses: must be f32');
-  const W = B * H === 0 ? 1 : count(lses) / (B * H);
+  // The shape says W even for an empty batch; flattened LSEs give it by division.
+  const W = lses.shape.length === 3 ? lses.shape[0]! : B * H === 0 ? 1 : count(lses) / (B * H);
+  need(count(lses) === W * B * H, `lseCorrect lses: must be [W, ${B}, ${H}]`);
   need(Number.isInteger(W) && W >= 1, `lseCorrect lses: must be [W, ${B}, ${H}]`);
   need(Number.isInteger(rank) && rank >= 0 && rank < W, `lseCorrect rank: ${rank} outside [0, ${W})`);
   need(!g || (g.dtype === 'f32' && count(g) === B * H), `lseCorrect globalLse: must be f32 [${B}, ${H}]`);
@@ -145,7 +147,9 @@ export function lseCombineA2a(
   const base2 = checkBase(base, 'lseCombineA2a');
   const [B, Hl, D] = out.shape as [number, number, number];
   const P = packed.dtype === 'f32' ? 1 : 2;
-  const W = B * Hl === 0 ? 1 : count(packed) / (B * Hl * (D + P));
+  const W =
+    packed.shape.length === 4 ? packed.shape[1]! : B * Hl === 0 ? 1 : count(packed) / (B * Hl * (D + P));
+  need(count(packed) === B * W * Hl * (D + P), `lseCombineA2a packed: must be [${B}, ${W}, ${Hl}, ${D + P}]`);
   need(
     Number.isInteger(W) && W >= 1,
     `lseCombineA2a packed: must be [${B}, W, ${Hl}, ${D + P}] (${packed.dtype} packs the LSE in ${P} lane(s))`,
