@@ -12,13 +12,12 @@
 import { cpus, loadavg } from 'node:os';
 import { Worker } from 'node:worker_threads';
 
-const pkg = (name: string, file: string) =>
-  new URL(`../../../packages/${name}/dist/${file}`, import.meta.url).href;
+// Workers load built JavaScript: hand them the resolved dist URLs of the workspace packages.
 const URLS = {
-  cpu: pkg('cpu-mla', 'index.js'),
-  backend: pkg('backend', 'index.js'),
-  ps: pkg('parallel-state', 'index.js'),
-  psNode: pkg('parallel-state', 'node.js'),
+  cpu: import.meta.resolve('@dcp/cpu-mla'),
+  backend: import.meta.resolve('@dcp/backend'),
+  ps: import.meta.resolve('@dcp/parallel-state'),
+  psNode: import.meta.resolve('@dcp/parallel-state/node'),
 };
 
 const arg = (name: string, dflt: number) => {
