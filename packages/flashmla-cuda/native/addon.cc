@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "generic.h"
 #include "kernels.h"
 
 namespace {
@@ -271,6 +272,14 @@ class Rank : public Napi::ObjectWrap<Rank> {
                         InstanceMethod("contextGather", &Rank::ContextGather),
                         InstanceMethod("lseCorrect", &Rank::LseCorrect),
                         InstanceMethod("lsePack", &Rank::LsePack),
+                        InstanceMethod("genericDecode", &Rank::GenericDecode),
+                        InstanceMethod("genericKvWrite", &Rank::GenericKvWrite),
+                        InstanceMethod("genericGather", &Rank::GenericGather),
+                        InstanceMethod("fillPattern", &Rank::FillPattern),
+                        InstanceMethod("copyColumns", &Rank::CopyColumns),
+                        InstanceMethod("gatherRows", &Rank::GatherRows),
+                        InstanceMethod("lsePackF32", &Rank::LsePackF32),
+                        InstanceMethod("a2aCombineF32", &Rank::A2aCombineF32),
                         InstanceMethod("a2aCombine", &Rank::A2aCombine),
                         InstanceMethod("fillUniform", &Rank::FillUniform),
                         InstanceMethod("beginCapture", &Rank::BeginCapture),
@@ -506,21 +515,27 @@ class Rank : public Napi::ObjectWrap<Rank> {
     Napi::Env env = info.Env();
     if (!live(env, "lseCorrect")) return env.Null();
     Args a = args(info, "lseCorrect");
-    dcp::LseCorrectArgs c{};
-    c.world = int(a.integer("world", 1, 1024));
-    c.rank = int(a.integer("rank", 0, 1023));
-    c.batch = int(a.integer("batch", 0));
-    c.heads = int(a.integer("heads", 1, 1 << 16));
-    c.dim = int(a.integer("dim", 1, 1 << 16));
-    c.base2 = a.obj.Get("base2").ToBoolean().Value();
+    const int world = int(a.integer("world", 1, 1024));
+    const int rank = int(a.integer("rank", 0, 1023));
+    const int batch = int(a.integer("batch", 0));
+    const int heads = int(a.integer("heads", 1, 1 << 16));
+    const int dim = int(a.integer("dim", 1, 1 << 16));
+    const bool base2 = a.obj.Get("base2").ToBoolean().Value();
+    const int ob = a.obj.Get("dtype").IsUndefined() ? 2 : dtypeBytes(a, "dtype");
     if (a.failed) return env.Null();
-    if (c.rank >= c.world) return a.fail("'rank' must be below 'world'"), env.Null();
-    const size_t rows = size_t(c.batch) * c.heads;
-    c.out = static_cast<__nv_bfloat16*>(a.view("out", rows * c.dim * 2, 2));
-    c.lses = static_cast<const float*>(a.view("lses", rows * c.world * 4, 4));
-    c.globalLse = static_cast<float*>(a.view("globalLse", rows * 4, 4, true));
+    if (rank >= world) return a.fail("'rank' must be below 'world'"), env.Null();
+    const size_t rows = size_t(batch) * heads;
+    void* out = a.view("out", rows * dim * ob, ob);
+    const float* lses = static_cast<const float*>(a.view("lses", rows * world * 4, 4));
+    float* g = static_cast<float*>(a.view("globalLse", rows * 4, 4, true));
     if (a.failed) return env.Null();
-    CUDA_RET(env, "lseCorrect", dcp::launchLseCorrect(c, state->stream), env.Null());
+    cudaError_t e;
+    if (ob == 4) {
+      e = dcp::launchLseCorrectF32({static_cast<float*>(out), lses, g, world, rank, batch, heads, dim, base2}, state->stream);
+    } else {
+      e = dcp::launchLseCorrect({static_cast<__nv_bfloat16*>(out), lses, g, world, rank, batch, heads, dim, base2}, state->stream);
+    }
+    CUDA_RET(env, "lseCorrect", e, env.Null());
     return env.Undefined();
   }
 
@@ -557,6 +572,201 @@ class Rank : public Napi::ObjectWrap<Rank> {
     c.globalLse = static_cast<float*>(a.view("globalLse", rows * 4, 4, true));
     if (a.failed) return env.Null();
     CUDA_RET(env, "a2aCombine", dcp::launchA2aCombine(c, state->stream), env.Null());
+    return env.Undefined();
+  }
+
+  // Element size of a dtype name: "f32" -> 4, "bf16" -> 2, anything else -> 0 (error).
+  static int dtypeBytes(Args& a, const char* field) {
+    if (a.failed) return 0;
+    Napi::Value v = a.obj.Get(field);
+    std::string d = v.IsString() ? v.As<Napi::String>().Utf8Value() : "";
+    if (d == "f32") return 4;
+    if (d == "bf16") return 2;
+    a.fail(std::string("'") + field + "' must be 'f32' or 'bf16'");
+    return 0;
+  }
+
+  Napi::Value GenericDecode(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!live(env, "mlaDecode")) return env.Null();
+    Args a = args(info, "mlaDecode");
+    dcp::GenericDecodeArgs d{};
+    d.tokens = int(a.integer("tokens", 0, 65535));
+    d.heads = int(a.integer("heads", 1, 65535));
+    d.numBlocks = a.integer("numBlocks", 1, INT32_MAX);
+    d.blockSize = int(a.integer("blockSize", 1, 1 << 16));
+    d.maxBlocksPerSeq = int(a.integer("maxBlocksPerSeq", 1, INT32_MAX));
+    d.numRows = int(a.integer("numRows", 0, INT32_MAX));
+    d.width = int(a.integer("width", 1, 8192));
+    d.dv = int(a.integer("dv", 1, 8192));
+    d.scale = float(a.number("scale"));
+    const int qb = dtypeBytes(a, "qDtype"), cb = dtypeBytes(a, "cacheDtype"), ob = dtypeBytes(a, "outDtype");
+    if (a.failed) return env.Null();
+    if (d.dv > d.width) return a.fail("'dv' must not exceed 'width'"), env.Null();
+    d.qF32 = qb == 4;
+    d.cacheF32 = cb == 4;
+    d.outF32 = ob == 4;
+    const size_t rows = size_t(d.tokens) * d.heads;
+    d.q = a.view("q", rows * d.width * qb, qb);
+    d.cache = a.view("cache", size_t(d.numBlocks) * d.blockSize * d.width * cb, cb);
+    d.blockTable = static_cast<const int32_t*>(a.view("blockTable", size_t(d.numRows) * d.maxBlocksPerSeq * 4, 4));
+    d.seqLens = static_cast<const int32_t*>(a.view("seqLens", size_t(d.tokens) * 4, 4));
+    d.tokenToRow = static_cast<const int32_t*>(a.view("tokenToRow", size_t(d.tokens) * 4, 4, true));
+    d.out = a.view("out", rows * d.dv * ob, ob);
+    d.lse = static_cast<float*>(a.view("lse", rows * 4, 4));
+    if (a.failed) return env.Null();
+    CUDA_RET(env, "mlaDecode", dcp::launchGenericDecode(d, state->stream), env.Null());
+    return env.Undefined();
+  }
+
+  Napi::Value GenericKvWrite(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!live(env, "kvWrite")) return env.Null();
+    Args a = args(info, "kvWrite");
+    dcp::GenericKvWriteArgs k{};
+    k.tokens = int(a.integer("tokens", 0, INT32_MAX));
+    k.numSlots = a.integer("numSlots", 1, INT64_MAX / 65536);
+    k.kvWidth = int(a.integer("kvWidth", 1, 8192));
+    k.peWidth = int(a.integer("peWidth", 0, 8192));
+    const int ib = dtypeBytes(a, "inDtype"), cb = dtypeBytes(a, "cacheDtype");
+    if (a.failed) return env.Null();
+    k.inF32 = ib == 4;
+    k.cacheF32 = cb == 4;
+    k.kvC = a.view("kvC", size_t(k.tokens) * k.kvWidth * ib, ib);
+    k.kPe = a.view("kPe", size_t(k.tokens) * k.peWidth * ib, ib);
+    k.slots = static_cast<const int32_t*>(a.view("slots", size_t(k.tokens) * 4, 4));
+    k.cache = a.view("cache", size_t(k.numSlots) * (k.kvWidth + k.peWidth) * cb, cb);
+    if (a.failed) return env.Null();
+    CUDA_RET(env, "kvWrite", dcp::launchGenericKvWrite(k, state->stream), env.Null());
+    return env.Undefined();
+  }
+
+  Napi::Value GenericGather(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!live(env, "contextGather")) return env.Null();
+    Args a = args(info, "contextGather");
+    dcp::GenericGatherArgs g{};
+    g.batch = int(a.integer("batch", 0, INT32_MAX));
+    g.numBlocks = a.integer("numBlocks", 1, INT32_MAX);
+    g.blockSize = int(a.integer("blockSize", 1, 1 << 16));
+    g.maxBlocksPerSeq = int(a.integer("maxBlocksPerSeq", 1, INT32_MAX));
+    g.width = int(a.integer("width", 1, 1 << 16));
+    g.dstRows = a.integer("totalTokens", 0, INT32_MAX);
+    g.elemBytes = dtypeBytes(a, "dtype");
+    if (a.failed) return env.Null();
+    const size_t eb = size_t(g.elemBytes);
+    g.cache = a.view("cache", size_t(g.numBlocks) * g.blockSize * g.width * eb, eb);
+    g.dst = a.view("dst", size_t(g.dstRows) * g.width * eb, eb);
+    g.blockTable = static_cast<const int32_t*>(a.view("blockTable", size_t(g.batch) * g.maxBlocksPerSeq * 4, 4));
+    g.cuSeqLens = static_cast<const int32_t*>(a.view("cuSeqLens", size_t(g.batch + 1) * 4, 4));
+    g.seqStarts = static_cast<const int32_t*>(a.view("seqStarts", size_t(g.batch) * 4, 4, true));
+    if (a.failed) return env.Null();
+    CUDA_RET(env, "contextGather", dcp::launchGenericGather(g, state->stream), env.Null());
+    return env.Undefined();
+  }
+
+  Napi::Value FillPattern(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!live(env, "fill")) return env.Null();
+    Args a = args(info, "fill");
+    const int64_t count = a.integer("count", 0, INT64_MAX / 8);
+    const int64_t eb = a.integer("elemBytes", 2, 4);
+    const double bits = a.number("bits");
+    if (a.failed) return env.Null();
+    if (eb == 3) return a.fail("'elemBytes' must be 2 or 4"), env.Null();
+    void* dst = a.view("dst", size_t(count) * eb, size_t(eb));
+    if (a.failed) return env.Null();
+    CUDA_RET(env, "fill", dcp::launchFillPattern(dst, count, int(eb), uint32_t(int64_t(bits)), state->stream), env.Null());
+    return env.Undefined();
+  }
+
+  static int kindOf(Args& a, const char* field) {
+    if (a.failed) return 0;
+    Napi::Value v = a.obj.Get(field);
+    std::string d = v.IsString() ? v.As<Napi::String>().Utf8Value() : "";
+    if (d == "f32") return 0;
+    if (d == "bf16") return 1;
+    if (d == "i32") return 2;
+    a.fail(std::string("'") + field + "' must be 'f32', 'bf16' or 'i32'");
+    return 0;
+  }
+
+  Napi::Value CopyColumns(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!live(env, "copyColumns")) return env.Null();
+    Args a = args(info, "copyColumns");
+    dcp::CopyColumnsArgs c{};
+    c.rows = a.integer("rows", 0, INT32_MAX);
+    c.srcCols = int(a.integer("srcCols", 0, INT32_MAX));
+    c.dstCols = int(a.integer("dstCols", 0, INT32_MAX));
+    c.srcCol = int(a.integer("srcCol", 0, INT32_MAX));
+    c.dstCol = int(a.integer("dstCol", 0, INT32_MAX));
+    c.width = int(a.integer("width", 0, INT32_MAX));
+    c.srcKind = kindOf(a, "srcDtype");
+    c.dstKind = kindOf(a, "dstDtype");
+    if (a.failed) return env.Null();
+    if (c.srcCol + c.width > c.srcCols || c.dstCol + c.width > c.dstCols)
+      return a.fail("column range outside the source or destination rows"), env.Null();
+    if ((c.srcKind == 2) != (c.dstKind == 2)) return a.fail("i32 copies only to i32"), env.Null();
+    const size_t sb = c.srcKind == 1 ? 2 : 4, db = c.dstKind == 1 ? 2 : 4;
+    c.src = a.view("src", size_t(c.rows) * c.srcCols * sb, sb);
+    c.dst = a.view("dst", size_t(c.rows) * c.dstCols * db, db);
+    if (a.failed) return env.Null();
+    CUDA_RET(env, "copyColumns", dcp::launchCopyColumns(c, state->stream), env.Null());
+    return env.Undefined();
+  }
+
+  Napi::Value GatherRows(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!live(env, "gatherRows")) return env.Null();
+    Args a = args(info, "gatherRows");
+    dcp::GatherRowsArgs g{};
+    g.n = a.integer("n", 0, INT32_MAX);
+    g.srcRows = a.integer("srcRows", 0, INT32_MAX);
+    g.cols = int(a.integer("cols", 0, INT32_MAX));
+    g.elemBytes = int(a.integer("elemBytes", 2, 4));
+    if (a.failed) return env.Null();
+    const size_t eb = size_t(g.elemBytes);
+    g.src = a.view("src", size_t(g.srcRows) * g.cols * eb, eb);
+    g.indices = static_cast<const int32_t*>(a.view("indices", size_t(g.n) * 4, 4));
+    g.dst = a.view("dst", size_t(g.n) * g.cols * eb, eb);
+    if (a.failed) return env.Null();
+    CUDA_RET(env, "gatherRows", dcp::launchGatherRows(g, state->stream), env.Null());
+    return env.Undefined();
+  }
+
+  Napi::Value LsePackF32(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!live(env, "lsePack")) return env.Null();
+    Args a = args(info, "lsePack");
+    const int64_t rows = a.integer("rows", 0, INT32_MAX);
+    const int dim = int(a.integer("dim", 1, 1 << 16));
+    if (a.failed) return env.Null();
+    auto* out = static_cast<const float*>(a.view("out", size_t(rows) * dim * 4, 4));
+    auto* lse = static_cast<const float*>(a.view("lse", size_t(rows) * 4, 4));
+    auto* packed = static_cast<float*>(a.view("packed", size_t(rows) * (dim + 1) * 4, 4));
+    if (a.failed) return env.Null();
+    CUDA_RET(env, "lsePack", dcp::launchLsePackF32(out, lse, packed, rows, dim, state->stream), env.Null());
+    return env.Undefined();
+  }
+
+  Napi::Value A2aCombineF32(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!live(env, "a2aCombine")) return env.Null();
+    Args a = args(info, "a2aCombine");
+    const int world = int(a.integer("world", 1, 1024));
+    const int batch = int(a.integer("batch", 0));
+    const int heads = int(a.integer("heads", 1, 1 << 16));
+    const int dim = int(a.integer("dim", 1, 1 << 16));
+    const bool base2 = a.obj.Get("base2").ToBoolean().Value();
+    if (a.failed) return env.Null();
+    const size_t rows = size_t(batch) * heads;
+    auto* packed = static_cast<const float*>(a.view("packed", rows * world * (dim + 1) * 4, 4));
+    auto* out = static_cast<float*>(a.view("out", rows * dim * 4, 4));
+    auto* g = static_cast<float*>(a.view("globalLse", rows * 4, 4, true));
+    if (a.failed) return env.Null();
+    CUDA_RET(env, "a2aCombine", dcp::launchA2aCombineF32(packed, out, g, world, batch, heads, dim, base2, state->stream),
+             env.Null());
     return env.Undefined();
   }
 

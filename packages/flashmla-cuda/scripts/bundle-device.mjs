@@ -20,6 +20,7 @@ const common = {
   target: 'node20',
   logLevel: 'warning',
   alias: {
+    '@dcp/backend/testing': join(pkg, 'node_modules', '@dcp', 'backend', 'dist', 'testing', 'index.js'),
     '@dcp/flashmla-cuda/testing': join(pkg, 'dist', 'testing.js'),
     '@dcp/flashmla-cuda': join(pkg, 'dist', 'index.js'),
   },

@@ -11,12 +11,15 @@ import { type CudaProbe, probeCuda } from './probe.js';
 /** Name under which the backend registers (`--attention-backend flashmla-cuda`). */
 export const FLASHMLA_CUDA = 'flashmla-cuda';
 
-/** What the kernels support: bf16, latent width 576, any block size, natural-log LSE. */
+/**
+ * What the kernels support: bf16 (tuned at latent width 576 = 512 + 64; any width through the
+ * generic kernels), any block size, natural-log LSE.
+ */
 export const flashMlaCudaCapabilities: BackendCapabilities = {
   dtypes: ['bf16'],
   kvCacheDtypes: ['bf16'],
   blockSizes: [{ multipleOf: 1 }],
-  latentWidths: [576],
+  latentWidths: 'any',
   returnsDecodeLse: true,
   decodeLseBase: 'e',
   multiTokenDecode: true,
@@ -26,8 +29,6 @@ export const flashMlaCudaCapabilities: BackendCapabilities = {
 
 /** Ops the model needs that this package does not provide yet (part 3 of the CUDA backend). */
 export const MISSING_OPS: readonly string[] = [
-  'copyColumns',
-  'gatherRows',
   'embedding',
   'rmsNorm',
   'linear',
@@ -40,7 +41,6 @@ export const MISSING_OPS: readonly string[] = [
   'argmax',
   'attention',
   'mergeAttnStates',
-  'fill',
 ];
 
 /** Options of `flashMlaCudaDescriptor`. */

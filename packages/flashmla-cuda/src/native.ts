@@ -59,6 +59,14 @@ export interface NativeRank {
   lsePack(a: Record<string, unknown>): void;
   a2aCombine(a: Record<string, unknown>): void;
   fillUniform(a: { dst: NativeView; count: number; seed: number; lo: number; hi: number }): void;
+  genericDecode(a: Record<string, unknown>): void;
+  genericKvWrite(a: Record<string, unknown>): void;
+  genericGather(a: Record<string, unknown>): void;
+  fillPattern(a: Record<string, unknown>): void;
+  copyColumns(a: Record<string, unknown>): void;
+  gatherRows(a: Record<string, unknown>): void;
+  lsePackF32(a: Record<string, unknown>): void;
+  a2aCombineF32(a: Record<string, unknown>): void;
   beginCapture(): void;
   endCapture(): NativeGraph;
   launchGraph(g: NativeGraph): void;

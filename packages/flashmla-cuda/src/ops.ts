@@ -5,7 +5,7 @@
  * descriptor reports itself as not servable (see `descriptor.ts`).
  */
 import type { BackendOps, DecodeMeta, DType, GatherCacheMeta, HostData } from '@dcp/backend';
-import { dtypeBytes, numel } from '@dcp/backend';
+import { dtypeBytes, numberToBf16, numel } from '@dcp/backend';
 import type { DeviceView } from './buffer.js';
 import type { CudaRank } from './rank.js';
 import { type CudaTensor, checkShape, expect, tensorBytes, viewOf } from './tensor.js';
@@ -19,6 +19,9 @@ export type CudaMlaOpNames =
   | 'dispose'
   | 'reshape'
   | 'sliceRows'
+  | 'fill'
+  | 'copyColumns'
+  | 'gatherRows'
   | 'writeKv'
   | 'gatherCache'
   | 'mlaDecode'
@@ -52,8 +55,33 @@ function maxOf(data: HostData): number {
   return m;
 }
 
-/** The contract ops above on one `CudaRank` (bf16 activations and cache, f32 LSE, i32 metadata). */
-export class CudaMlaOps implements Pick<BackendOps<CudaTensor, DeviceView>, CudaMlaOpNames> {
+/** What `commBuffer` hands a communicator: the device range plus its dtype and size. */
+export interface CudaCommBuffer extends DeviceView {
+  readonly bytes: number;
+  readonly dtype: DType;
+}
+
+const isFloat = (d: DType) => d === 'f32' || d === 'bf16';
+
+function floatOnly(t: CudaTensor, field: string): void {
+  if (!isFloat(t.dtype)) throw new TypeError(`${field}: dtype must be f32 or bf16, got ${t.dtype}`);
+}
+
+function bitsOf(value: number, dtype: DType): number {
+  if (dtype === 'i32') {
+    if (!Number.isInteger(value)) throw new RangeError(`fill: i32 value must be an integer, got ${value}`);
+    return value >>> 0;
+  }
+  const u = new Uint32Array(new Float32Array([value]).buffer)[0]!;
+  return dtype === 'f32' ? u : numberToBf16(value);
+}
+
+/**
+ * The contract ops above on one `CudaRank`: bf16 or f32 data, f32 LSE, i32 metadata. bf16 at the
+ * DeepSeek widths (576 = 512 + 64) runs the tuned kernels; every other width or dtype runs the
+ * generic ones (correct, not tuned).
+ */
+export class CudaMlaOps implements Pick<BackendOps<CudaTensor, CudaCommBuffer>, CudaMlaOpNames> {
   readonly rank: CudaRank;
   constructor(rank: CudaRank) {
     this.rank = rank;
@@ -130,49 +158,128 @@ export class CudaMlaOps implements Pick<BackendOps<CudaTensor, DeviceView>, Cuda
     };
   }
 
+  fill(t: CudaTensor, value: number): void {
+    this.rank.invoke('fillPattern', {
+      dst: viewOf(t),
+      count: numel(t.shape),
+      elemBytes: dtypeBytes(t.dtype),
+      bits: bitsOf(value, t.dtype),
+    });
+  }
+
+  copyColumns(src: CudaTensor, srcCol: number, dst: CudaTensor, dstCol: number, width: number): void {
+    const srcCols = src.shape[src.shape.length - 1] ?? 1;
+    const dstCols = dst.shape[dst.shape.length - 1] ?? 1;
+    const rows = srcCols === 0 ? 0 : numel(src.shape) / srcCols;
+    if (dstCols * rows !== numel(dst.shape)) {
+      throw new RangeError(
+        `copyColumns: src has ${rows} rows of ${srcCols}, dst [${dst.shape.join(', ')}] does not`,
+      );
+    }
+    this.rank.invoke('copyColumns', {
+      src: viewOf(src),
+      dst: viewOf(dst),
+      rows,
+      srcCols,
+      dstCols,
+      srcCol,
+      dstCol,
+      width,
+      srcDtype: src.dtype,
+      dstDtype: dst.dtype,
+    });
+  }
+
+  gatherRows(src: CudaTensor, indices: CudaTensor, dst: CudaTensor): void {
+    expect(indices, 'gatherRows.indices', 'i32', null);
+    if (src.dtype !== dst.dtype)
+      throw new TypeError(`gatherRows: dst dtype ${dst.dtype} must equal src ${src.dtype}`);
+    const cols = src.shape[src.shape.length - 1] ?? 1;
+    const n = numel(indices.shape);
+    if (numel(dst.shape) !== n * cols) throw new RangeError(`gatherRows.dst: must be [${n}, ${cols}]`);
+    this.rank.invoke('gatherRows', {
+      src: viewOf(src),
+      indices: viewOf(indices),
+      dst: viewOf(dst),
+      n,
+      srcRows: cols === 0 ? 0 : numel(src.shape) / cols,
+      cols,
+      elemBytes: dtypeBytes(src.dtype),
+    });
+  }
+
   writeKv(kvC: CudaTensor, kPe: CudaTensor, slotMapping: CudaTensor, cache: CudaTensor): void {
     expect(slotMapping, 'writeKv.slotMapping', 'i32', null);
     const n = numel(slotMapping.shape);
-    expect(kvC, 'writeKv.kvC', 'bf16', null);
-    expect(kPe, 'writeKv.kPe', 'bf16', null);
-    if (numel(kvC.shape) !== n * KV_LORA) throw new RangeError(`writeKv.kvC: must be [${n}, ${KV_LORA}]`);
-    if (numel(kPe.shape) !== n * ROPE) throw new RangeError(`writeKv.kPe: must be [${n}, ${ROPE}]`);
-    expect(cache, 'writeKv.cache', 'bf16', [null, null, LATENT]);
+    floatOnly(kvC, 'writeKv.kvC');
+    floatOnly(kPe, 'writeKv.kPe');
+    floatOnly(cache, 'writeKv.cache');
+    if (kPe.dtype !== kvC.dtype)
+      throw new TypeError(`writeKv.kPe: dtype ${kPe.dtype} must equal kvC's ${kvC.dtype}`);
+    expect(cache, 'writeKv.cache', cache.dtype, [null, null, null]);
+    const width = cache.shape[2]!;
+    const l = n === 0 ? 0 : numel(kvC.shape) / n;
+    const r = n === 0 ? 0 : numel(kPe.shape) / n;
+    if (n > 0 && (!Number.isInteger(l) || !Number.isInteger(r) || l + r !== width)) {
+      throw new RangeError(
+        `writeKv: kvC [${kvC.shape.join(', ')}] + kPe [${kPe.shape.join(', ')}] rows must fill the cache width ${width}`,
+      );
+    }
     const numSlots = cache.shape[0]! * cache.shape[1]!;
-    this.rank.kvWrite({
+    const slots = viewOf(slotMapping);
+    if (kvC.dtype === 'bf16' && cache.dtype === 'bf16' && l === KV_LORA && r === ROPE) {
+      this.rank.kvWrite({
+        kvC: viewOf(kvC),
+        kPe: viewOf(kPe),
+        slots,
+        cache: viewOf(cache),
+        tokens: n,
+        numSlots,
+      });
+      return;
+    }
+    if (n === 0) return;
+    this.rank.invoke('genericKvWrite', {
       kvC: viewOf(kvC),
       kPe: viewOf(kPe),
-      slots: viewOf(slotMapping),
+      slots,
       cache: viewOf(cache),
       tokens: n,
       numSlots,
+      kvWidth: l,
+      peWidth: r,
+      inDtype: kvC.dtype,
+      cacheDtype: cache.dtype,
     });
   }
 
   gatherCache(cache: CudaTensor, meta: GatherCacheMeta, dst: CudaTensor): void {
-    const c = cache as CudaTensor;
-    expect(c, 'gatherCache.cache', 'bf16', [null, null, LATENT]);
+    floatOnly(cache, 'gatherCache.cache');
+    expect(cache, 'gatherCache.cache', cache.dtype, [null, null, null]);
+    const width = cache.shape[2]!;
     const bt = meta.blockTable as CudaTensor;
     expect(bt, 'gatherCache.blockTable', 'i32', [null, null]);
     const batch = bt.shape[0]!;
     expect(meta.cuSeqLens as CudaTensor, 'gatherCache.cuSeqLens', 'i32', [batch + 1]);
     if (meta.seqStarts) expect(meta.seqStarts as CudaTensor, 'gatherCache.seqStarts', 'i32', [batch]);
-    expect(dst, 'gatherCache.dst', 'bf16', null);
-    if (numel(dst.shape) % LATENT !== 0) throw new RangeError(`gatherCache.dst: rows must be ${LATENT} wide`);
+    expect(dst, 'gatherCache.dst', cache.dtype, null);
+    if (width === 0 || numel(dst.shape) % width !== 0) {
+      throw new RangeError(`gatherCache.dst: rows must be ${width} wide`);
+    }
     const args = {
-      cache: viewOf(c),
+      cache: viewOf(cache),
       dst: viewOf(dst),
       blockTable: viewOf(bt),
       cuSeqLens: viewOf(meta.cuSeqLens as CudaTensor),
       batch,
-      totalTokens: numel(dst.shape) / LATENT,
-      numBlocks: c.shape[0]!,
-      blockSize: c.shape[1]!,
+      totalTokens: numel(dst.shape) / width,
+      numBlocks: cache.shape[0]!,
+      blockSize: cache.shape[1]!,
       maxBlocksPerSeq: Math.max(1, bt.shape[1]!),
     };
-    this.rank.contextGather(
-      meta.seqStarts ? { ...args, seqStarts: viewOf(meta.seqStarts as CudaTensor) } : args,
-    );
+    const full = meta.seqStarts ? { ...args, seqStarts: viewOf(meta.seqStarts as CudaTensor) } : args;
+    if (cache.dtype === 'bf16' && width === LATENT) this.rank.contextGather(full);
+    else this.rank.invoke('genericGather', { ...full, width, dtype: cache.dtype });
   }
 
   mlaDecode(
@@ -183,22 +290,28 @@ export class CudaMlaOps implements Pick<BackendOps<CudaTensor, DeviceView>, Cuda
     out: CudaTensor,
     lse: CudaTensor,
   ): void {
-    expect(q, 'mlaDecode.q', 'bf16', [null, null, LATENT]);
+    floatOnly(q, 'mlaDecode.q');
+    floatOnly(cache, 'mlaDecode.cache');
+    floatOnly(out, 'mlaDecode.out');
+    expect(cache, 'mlaDecode.cache', cache.dtype, [null, null, null]);
+    const width = cache.shape[2]!;
+    expect(q, 'mlaDecode.q', q.dtype, [null, null, width]);
     const [n, h] = q.shape as [number, number];
-    expect(cache, 'mlaDecode.cache', 'bf16', [null, null, LATENT]);
     const bt = meta.blockTable as CudaTensor;
     expect(bt, 'mlaDecode.blockTable', 'i32', [null, null]);
     const seqLens = meta.seqLens as CudaTensor;
     expect(seqLens, 'mlaDecode.seqLens', 'i32', [n]);
     if (meta.tokenToRow) expect(meta.tokenToRow as CudaTensor, 'mlaDecode.tokenToRow', 'i32', [n]);
-    else if (bt.shape[0]! < n)
+    else if (bt.shape[0]! < n) {
       throw new RangeError(`mlaDecode.blockTable: needs a row per token (${n}), has ${bt.shape[0]}`);
-    expect(out, 'mlaDecode.out', 'bf16', [n, h, KV_LORA]);
+    }
+    expect(out, 'mlaDecode.out', out.dtype, [n, h, null]);
+    const dv = out.shape[2]!;
+    if (dv > width) throw new RangeError(`mlaDecode.out: value width ${dv} exceeds the cache width ${width}`);
     expect(lse, 'mlaDecode.lse', 'f32', [n, h]);
     if (!Number.isFinite(scale)) throw new RangeError(`mlaDecode.scale: must be finite, got ${scale}`);
     const blockSize = cache.shape[1]!;
     const capacity = bt.shape[1]! * blockSize;
-    const maxSeqLen = Math.min(capacity, Math.max(0, seqLens.hostMax ?? capacity));
     const args = {
       q: viewOf(q),
       cache: viewOf(cache),
@@ -213,11 +326,30 @@ export class CudaMlaOps implements Pick<BackendOps<CudaTensor, DeviceView>, Cuda
       maxBlocksPerSeq: Math.max(1, bt.shape[1]!),
       numRows: bt.shape[0]!,
       scale,
-      maxSeqLen,
     };
-    this.rank.mlaDecode(
-      meta.tokenToRow ? { ...args, tokenToRow: viewOf(meta.tokenToRow as CudaTensor) } : args,
-    );
+    const full = meta.tokenToRow ? { ...args, tokenToRow: viewOf(meta.tokenToRow as CudaTensor) } : args;
+    const fast =
+      q.dtype === 'bf16' &&
+      cache.dtype === 'bf16' &&
+      out.dtype === 'bf16' &&
+      width === LATENT &&
+      dv === KV_LORA;
+    if (fast) {
+      // The split count is sized from the longest length when the host wrote seqLens.
+      this.rank.mlaDecode({
+        ...full,
+        maxSeqLen: Math.min(capacity, Math.max(0, seqLens.hostMax ?? capacity)),
+      });
+    } else {
+      this.rank.invoke('genericDecode', {
+        ...full,
+        width,
+        dv,
+        qDtype: q.dtype,
+        cacheDtype: cache.dtype,
+        outDtype: out.dtype,
+      });
+    }
   }
 
   lseCorrect(
@@ -227,38 +359,47 @@ export class CudaMlaOps implements Pick<BackendOps<CudaTensor, DeviceView>, Cuda
     base: 'e' | '2',
     globalLse: CudaTensor | null,
   ): void {
-    expect(out, 'lseCorrect.out', 'bf16', [null, null, null]);
+    floatOnly(out, 'lseCorrect.out');
+    expect(out, 'lseCorrect.out', out.dtype, [null, null, null]);
     const [b, h, d] = out.shape as [number, number, number];
     expect(lses, 'lseCorrect.lses', 'f32', [null, b, h]);
     if (globalLse) expect(globalLse, 'lseCorrect.globalLse', 'f32', [b, h]);
     const world = lses.shape[0]!;
-    if (!Number.isInteger(rank) || rank < 0 || rank >= world)
+    if (!Number.isInteger(rank) || rank < 0 || rank >= world) {
       throw new RangeError(`lseCorrect.rank: ${rank} outside [0, ${world})`);
-    const args = {
+    }
+    this.rank.invoke('lseCorrect', {
       out: viewOf(out),
       lses: viewOf(lses),
+      globalLse: globalLse ? viewOf(globalLse) : null,
       world,
       rank,
       batch: b,
       heads: h,
       dim: d,
       base2: base === '2',
-    };
-    this.rank.lseCorrect(globalLse ? { ...args, globalLse: viewOf(globalLse) } : args);
+      dtype: out.dtype,
+    });
   }
 
   lsePack(out: CudaTensor, lse: CudaTensor, packed: CudaTensor): void {
-    expect(out, 'lsePack.out', 'bf16', [null, null, null]);
+    floatOnly(out, 'lsePack.out');
+    expect(out, 'lsePack.out', out.dtype, [null, null, null]);
     const [b, h, d] = out.shape as [number, number, number];
+    const lanes = out.dtype === 'f32' ? 1 : 2;
     expect(lse, 'lsePack.lse', 'f32', [b, h]);
-    expect(packed, 'lsePack.packed', 'bf16', [b, h, d + 2]);
-    this.rank.lsePack({ out: viewOf(out), lse: viewOf(lse), packed: viewOf(packed), rows: b * h, dim: d });
+    expect(packed, 'lsePack.packed', out.dtype, [b, h, d + lanes]);
+    const args = { out: viewOf(out), lse: viewOf(lse), packed: viewOf(packed), rows: b * h, dim: d };
+    if (lanes === 2) this.rank.lsePack(args);
+    else this.rank.invoke('lsePackF32', args);
   }
 
   lseCombineA2a(packed: CudaTensor, base: 'e' | '2', out: CudaTensor, outLse: CudaTensor | null): void {
-    expect(packed, 'lseCombineA2a.packed', 'bf16', [null, null, null, null]);
+    floatOnly(packed, 'lseCombineA2a.packed');
+    expect(packed, 'lseCombineA2a.packed', packed.dtype, [null, null, null, null]);
     const [b, w, hl, dp] = packed.shape as [number, number, number, number];
-    expect(out, 'lseCombineA2a.out', 'bf16', [b, hl, dp - 2]);
+    const lanes = packed.dtype === 'f32' ? 1 : 2;
+    expect(out, 'lseCombineA2a.out', packed.dtype, [b, hl, dp - lanes]);
     if (outLse) expect(outLse, 'lseCombineA2a.outLse', 'f32', [b, hl]);
     const args = {
       packed: viewOf(packed),
@@ -266,14 +407,16 @@ export class CudaMlaOps implements Pick<BackendOps<CudaTensor, DeviceView>, Cuda
       world: w,
       batch: b,
       heads: hl,
-      dim: dp - 2,
+      dim: dp - lanes,
       base2: base === '2',
     };
-    this.rank.a2aCombine(outLse ? { ...args, globalLse: viewOf(outLse) } : args);
+    const full = outLse ? { ...args, globalLse: viewOf(outLse) } : args;
+    if (lanes === 2) this.rank.a2aCombine(full);
+    else this.rank.invoke('a2aCombineF32', full);
   }
 
-  commBuffer(t: CudaTensor): DeviceView {
-    return viewOf(t);
+  commBuffer(t: CudaTensor): CudaCommBuffer {
+    return { buffer: t.buffer, byteOffset: t.byteOffset, bytes: tensorBytes(t), dtype: t.dtype };
   }
 
   fromCommBuffer(buf: DeviceView, shape: readonly number[], dtype: DType): CudaTensor {

@@ -127,6 +127,18 @@ export class CudaGraph {
   }
 }
 
+/** Generic kernels reachable through `CudaRank.invoke`. */
+export type GenericOp =
+  | 'genericDecode'
+  | 'genericKvWrite'
+  | 'genericGather'
+  | 'fillPattern'
+  | 'copyColumns'
+  | 'gatherRows'
+  | 'lsePackF32'
+  | 'a2aCombineF32'
+  | 'lseCorrect';
+
 function opt(ref: DeviceRef | undefined, field: string) {
   return ref === undefined ? null : toNative(ref, field);
 }
@@ -307,6 +319,20 @@ export class CudaRank {
       dim: a.dim,
       base2: a.base2 === true,
     });
+  }
+
+  /**
+   * @internal Calls one of the addon's generic kernels (`genericDecode`, `genericKvWrite`,
+   * `genericGather`, `fillPattern`, `copyColumns`, `gatherRows`, `lsePackF32`, `a2aCombineF32`,
+   * `lseCorrect`); `DeviceRef` values in `args` become device views.
+   */
+  invoke(op: GenericOp, args: Record<string, unknown>): void {
+    const conv: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(args)) {
+      const isRef = v instanceof DeviceBuffer || (typeof v === 'object' && v !== null && 'buffer' in v);
+      conv[k] = isRef ? toNative(v as DeviceRef, `${op}.${k}`) : v;
+    }
+    this.#n[op](conv);
   }
 
   /** Captures the work `record` enqueues into a graph (nothing runs while capturing). */
