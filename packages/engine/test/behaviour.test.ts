@@ -138,3 +138,33 @@ describe('failures', () => {
     }
   });
 });
+
+describe('seeded sampling', () => {
+  it('gives the same tokens for the same seed in every layout (n = 2, temperature 0.9, top-p 0.95)', async () => {
+    const fx = fixture('moe-greedy');
+    const prompts = fx.cases.map((c) => c.prompt_token_ids);
+    const runAll = async (l: Layout) => {
+      const e = await startFp32(fx.dir, l);
+      try {
+        return await Promise.all(
+          prompts.map(async (p, i) => {
+            const byChoice: number[][] = [[], []];
+            for await (const d of e.llm.generate({
+              requestId: `s${i}`,
+              promptTokenIds: p,
+              params: { maxTokens: 16, temperature: 0.9, topP: 0.95, seed: 1000 + i, n: 2, ignoreEos: true },
+            })) {
+              byChoice[d.index]!.push(...d.newTokenIds);
+            }
+            return byChoice;
+          }),
+        );
+      } finally {
+        await e.llm.shutdown();
+      }
+    };
+    const ref = await runAll(layouts[0]!);
+    expect(ref[0]![0]).not.toEqual(ref[0]![1]);
+    for (const l of layouts.slice(1)) expect(await runAll(l), label(l)).toEqual(ref);
+  });
+});
