@@ -13,28 +13,50 @@ import { arg, count, type Owner } from './tensor.js';
 
 const NT = 256;
 
-/** Heads per workgroup: a power of two ≤ 16 whose scaled queries fit in workgroup memory. */
+/**
+ * Heads per workgroup: 4, 8 or 16 (the smallest covering H, else the largest) whose scaled
+ * queries fit in workgroup memory next to the score tile.
+ */
 function headsPerGroup(H: number, W: number, maxBytes: number): number {
-  let hc = 1;
-  while (hc * 2 <= Math.min(H, 16) && hc * 2 * W * 4 + 4096 <= maxBytes) hc *= 2;
-  need(
-    hc * W * 4 + 4096 <= maxBytes,
-    `mlaDecode: latent width ${W} does not fit in workgroup memory (${maxBytes} bytes)`,
-  );
+  const fits = (hc: number) => hc * W * 4 + 4096 + 1024 <= maxBytes;
+  need(fits(4), `mlaDecode: latent width ${W} does not fit in workgroup memory (${maxBytes} bytes)`);
+  let hc = 4;
+  while (hc < 16 && hc < H && fits(hc * 2)) hc *= 2;
   return hc;
 }
 
-function splitKernel(HC: number, W: number, L: number): { decl: string; body: string } {
-  const TK = NT / HC;
-  const MAXC = Math.max(1, Math.ceil(L / NT));
-  const decl = `const HC = ${HC}u; const TK = ${TK}u; const W = ${W}u; const L = ${L}u; const MAXC = ${MAXC}u;
-var<workgroup> qs: array<f32, ${HC * W}>;
-var<workgroup> ps: array<f32, ${HC * TK}>;
+/** WGSL of `pair_c(e)`: cache elements e and e + 1 (e even within a row). */
+function pairLoader(dtype: string, fast: boolean): string {
+  if (!fast) return 'fn pair_c(e: u32) -> vec2<f32> { return vec2<f32>(ld_c(e), ld_c(e + 1u)); }';
+  if (dtype === 'f32')
+    return 'fn pair_c(e: u32) -> vec2<f32> { let j = o_c() + e; return vec2<f32>(bitcast<f32>(B_c[j]), bitcast<f32>(B_c[j + 1u])); }';
+  const body =
+    dtype === 'bf16'
+      ? 'return vec2<f32>(bitcast<f32>(w << 16u), bitcast<f32>(w & 0xffff0000u));'
+      : 'return unpack2x16float(w);';
+  return `fn pair_c(e: u32) -> vec2<f32> { let w = B_c[(o_c() + e) >> 1u]; ${body} }`;
+}
+
+/**
+ * The split kernel. Scores: invocation (g, k) computes 4 heads × 1 key, reading the key two
+ * elements at a time and the 4 heads' query values as one vec4 (queries stored dim-major).
+ * Values: invocation owns column pairs (2·lid, 2·lid + 1) + 512·c for every head, with the
+ * softmax weights of 4 heads read as one vec4.
+ */
+function splitKernel(HC: number, W: number, L: number, pair: string): { decl: string; body: string } {
+  const HG = HC / 4;
+  const TK = NT / HG;
+  const MAXC = Math.max(1, Math.ceil(L / (2 * NT)));
+  const W2 = Math.floor(W / 2);
+  const decl = `const HC = ${HC}u; const HG = ${HG}u; const TK = ${TK}u; const W = ${W}u; const L = ${L}u;
+var<workgroup> qs: array<vec4<f32>, ${W * HG}>;
+var<workgroup> ps: array<vec4<f32>, ${TK * HG}>;
 var<workgroup> mrun: array<f32, ${HC}>;
 var<workgroup> lrun: array<f32, ${HC}>;
 var<workgroup> alpha: array<f32, ${HC}>;
 var<workgroup> kbase: array<u32, ${TK}>;
-var<workgroup> info: vec2<u32>;`;
+var<workgroup> info: vec2<u32>;
+${pair}`;
   const body = `  let per = p_nhc() * p_sp();
   let t = wg / per; let hc = (wg % per) / p_sp(); let s = wg % p_sp();
   let h0 = hc * HC;
@@ -48,13 +70,13 @@ var<workgroup> info: vec2<u32>;`;
   let start = s * p_chunk();
   let end = min(start + p_chunk(), min(inf.y, p_mb() * p_B()));
   for (var e = lid; e < HC * W; e += ${NT}u) {
-    let h = h0 + e / W;
+    let hh = e / W; let d = e % W; let h = h0 + hh;
     var v = 0.0;
-    if (h < p_H()) { v = ld_q((t * p_H() + h) * W + e % W) * p_scale(); }
-    qs[e] = v;
+    if (h < p_H()) { v = ld_q((t * p_H() + h) * W + d) * p_scale(); }
+    qs[d * HG + hh / 4u][hh % 4u] = v;
   }
   if (lid < HC) { mrun[lid] = -3.0e38; lrun[lid] = 0.0; }
-  var acc: array<f32, ${HC * MAXC}>;
+  var acc: array<vec4<f32>, ${2 * MAXC * HG}>;
   workgroupBarrier();
   var k0 = start;
   loop {
@@ -66,52 +88,66 @@ var<workgroup> info: vec2<u32>;`;
       kbase[lid] = (blk * p_B() + j % p_B()) * W;
     }
     workgroupBarrier();
-    let hh = lid / TK; let kk = lid % TK;
-    var sc = -3.0e38;
+    let g = lid / TK; let kk = lid % TK;
+    var sc = vec4<f32>(-3.0e38);
     if (kk < cnt) {
-      sc = 0.0;
+      sc = vec4<f32>(0.0);
       let kb = kbase[kk];
-      for (var d = 0u; d < W; d++) { sc += qs[hh * W + d] * ld_c(kb + d); }
+      for (var d2 = 0u; d2 < ${W2}u; d2++) {
+        let kv = pair_c(kb + 2u * d2);
+        sc += qs[(2u * d2) * HG + g] * kv.x + qs[(2u * d2 + 1u) * HG + g] * kv.y;
+      }
+      ${W % 2 === 1 ? 'sc += qs[(W - 1u) * HG + g] * ld_c(kb + W - 1u);' : ''}
     }
-    ps[hh * TK + kk] = sc;
+    ps[kk * HG + g] = sc;
     workgroupBarrier();
     if (lid < HC) {
+      let pg = lid / 4u; let pj = lid % 4u;
       var mt = mrun[lid];
-      for (var k = 0u; k < cnt; k++) { mt = max(mt, ps[lid * TK + k]); }
+      for (var k = 0u; k < cnt; k++) { mt = max(mt, ps[k * HG + pg][pj]); }
       let a = exp(mrun[lid] - mt);
       var sum = 0.0;
-      for (var k = 0u; k < cnt; k++) { let p = exp(ps[lid * TK + k] - mt); ps[lid * TK + k] = p; sum += p; }
+      for (var k = 0u; k < cnt; k++) { let p = exp(ps[k * HG + pg][pj] - mt); ps[k * HG + pg][pj] = p; sum += p; }
       lrun[lid] = lrun[lid] * a + sum;
       mrun[lid] = mt;
       alpha[lid] = a;
     }
     workgroupBarrier();
-    for (var h = 0u; h < HC; h++) {
-      for (var c = 0u; c < MAXC; c++) { acc[h * MAXC + c] *= alpha[h]; }
+    for (var gg = 0u; gg < HG; gg++) {
+      let a4 = vec4<f32>(alpha[4u * gg], alpha[4u * gg + 1u], alpha[4u * gg + 2u], alpha[4u * gg + 3u]);
+      for (var c = 0u; c < ${2 * MAXC}u; c++) { acc[c * HG + gg] *= a4; }
     }
     for (var k = 0u; k < cnt; k++) {
       let kb = kbase[k];
-      for (var c = 0u; c < MAXC; c++) {
-        let d = lid + c * ${NT}u;
+      for (var c = 0u; c < ${MAXC}u; c++) {
+        let d = 2u * (lid + c * ${NT}u);
         if (d < L) {
-          let v = ld_c(kb + d);
-          for (var h = 0u; h < HC; h++) { acc[h * MAXC + c] += ps[h * TK + k] * v; }
+          var vv = vec2<f32>(ld_c(kb + d), 0.0);
+          if (d + 1u < L) { vv = pair_c(kb + d); }
+          for (var gg = 0u; gg < HG; gg++) {
+            let pk = ps[k * HG + gg];
+            acc[(2u * c) * HG + gg] += pk * vv.x;
+            acc[(2u * c + 1u) * HG + gg] += pk * vv.y;
+          }
         }
       }
     }
     workgroupBarrier();
     k0 += TK;
   }
-  for (var h = 0u; h < HC; h++) {
-    if (h0 + h >= p_H()) { break; }
-    let r = (t * p_H() + h0 + h) * p_sp() + s;
-    let l = lrun[h];
-    for (var c = 0u; c < MAXC; c++) {
-      let d = lid + c * ${NT}u;
-      if (d < L) { st_po(r * L + d, select(0.0, acc[h * MAXC + c] / l, l > 0.0)); }
+  for (var hh = 0u; hh < HC; hh++) {
+    if (h0 + hh >= p_H()) { break; }
+    let r = (t * p_H() + h0 + hh) * p_sp() + s;
+    let l = lrun[hh];
+    let gg = hh / 4u; let j = hh % 4u;
+    for (var c = 0u; c < ${MAXC}u; c++) {
+      for (var jj = 0u; jj < 2u; jj++) {
+        let d = 2u * (lid + c * ${NT}u) + jj;
+        if (d < L) { st_po(r * L + d, select(0.0, acc[(2u * c + jj) * HG + gg][j] / l, l > 0.0)); }
+      }
     }
     if (lid == 0u) {
-      if (l > 0.0) { st_pl(r, mrun[h] + log(l)); } else { stu_pl(r, NEG_INF_BITS); }
+      if (l > 0.0) { st_pl(r, mrun[hh] + log(l)); } else { stu_pl(r, NEG_INF_BITS); }
     }
   }`;
   return { decl, body };
@@ -169,7 +205,7 @@ export function mlaDecode(
   if (n === 0 || H === 0) return;
   const mb = bt.shape[1]!;
   const HC = headsPerGroup(H, W, o.gpu.maxWorkgroupStorage);
-  const TK = NT / HC;
+  const TK = NT / (HC / 4);
   const nhc = Math.ceil(H / HC);
   const maxKeys = Math.max(1, mb * B);
   const want = Math.ceil(o.gpu.targetGroups / (n * nhc));
@@ -177,7 +213,8 @@ export function mlaDecode(
   const chunk = Math.ceil(maxKeys / sp / TK) * TK;
   const po = alloc(o, [n * H * sp * L], 'f32', 'mlaDecode partials');
   const pl = alloc(o, [n * H * sp], 'f32', 'mlaDecode partial LSE');
-  const k = splitKernel(HC, W, L);
+  const fast = cache.dtype === 'f32' || (W % 2 === 0 && cache.offset % 2 === 0);
+  const k = splitKernel(HC, W, L, pairLoader(cache.dtype, fast));
   run(o, [
     {
       binds: [
