@@ -1,8 +1,8 @@
 /**
- * Attention kernels: MLA decode over the paged latent cache (absorbed form, with LSE), varlen
- * prefill attention, and the two-state LSE merge.
+ * Attention kernels: MLA decode over the paged latent cache (absorbed form, with LSE) and the
+ * two-state LSE merge (varlen prefill attention is in prefill.ts).
  */
-import type { DecodeMeta, Tensor, VarlenMeta } from '@dcp/backend';
+import type { DecodeMeta, Tensor } from '@dcp/backend';
 import { axpy, axpy4, dot, dot4 } from './gemm.js';
 import type { Scratch } from './scratch.js';
 import { arg, commit, expectNumel, f32, i32, lastDim, outF32, readRow } from './tensor.js';
@@ -151,87 +151,6 @@ export function mlaDecode(
           }
           for (; h < h1; h++) axpy(S[h * len + j]!, V, vo, O, oo + h * L, L);
         }
-      }
-    }
-  }
-  commit(out, O);
-}
-
-/** Varlen attention (causal bottom-right or non-causal) with an optional shared key part. */
-export function attention(
-  q: Tensor,
-  k: Tensor,
-  kShared: Tensor | null,
-  v: Tensor,
-  meta: VarlenMeta,
-  scale: number,
-  out: Tensor,
-  lse: Tensor,
-  s: Scratch,
-): void {
-  const cuQ = i32(meta.cuSeqLensQ, 'attention cuSeqLensQ');
-  const cuK = i32(meta.cuSeqLensK, 'attention cuSeqLensK');
-  if (cuQ.length !== cuK.length || cuQ.length < 1)
-    throw new RangeError('attention: cuSeqLensQ and cuSeqLensK must both be [numReqs + 1]');
-  const R = cuQ.length - 1;
-  const nq = cuQ[R]!;
-  const nk = cuK[R]!;
-  const Lt = arg(lse, 'attention lse');
-  if (Lt.dtype !== 'f32') throw new TypeError('attention lse: must be f32');
-  if (nq === 0) return;
-  const H = Lt.data.length / nq;
-  if (!Number.isInteger(H) || H < 1) throw new RangeError(`attention lse: must be [${nq}, H]`);
-  const Q = f32(q, 'attention q');
-  const dq = Q.length / (nq * H);
-  const K = f32(k, 'attention k');
-  const V = f32(v, 'attention v');
-  const KS = kShared ? f32(kShared, 'attention kShared') : null;
-  const dk = nk === 0 ? dq - (KS ? lastDim(arg(kShared, 'attention kShared')) : 0) : K.length / (nk * H);
-  const dr = KS ? (nk === 0 ? dq - dk : KS.length / nk) : 0;
-  if (!Number.isInteger(dq) || dk + dr !== dq) {
-    throw new RangeError(`attention: q head width ${dq} must equal k width ${dk} + kShared width ${dr}`);
-  }
-  const Ot = arg(out, 'attention out');
-  const dv = lastDim(Ot);
-  expectNumel(Ot, nq * H * dv, 'attention out', `[${nq}, ${H}, ${dv}]`);
-  if (nk > 0 && V.length !== nk * H * dv) throw new RangeError(`attention v: must be [${nk}, ${H}, ${dv}]`);
-  const O = outF32(out, 'attention out');
-  const LS = Lt.data as Float32Array;
-  for (let r = 0; r < R; r++) {
-    const q0 = cuQ[r]!;
-    const qLen = cuQ[r + 1]! - q0;
-    const k0 = cuK[r]!;
-    const kLen = cuK[r + 1]! - k0;
-    if (qLen < 0 || kLen < 0) throw new RangeError(`attention: cuSeqLens decrease at request ${r}`);
-    const S = s.get('att-s', Math.max(1, kLen));
-    for (let i = 0; i < qLen; i++) {
-      const vis = meta.causal ? Math.min(kLen, Math.max(0, kLen - qLen + i + 1)) : kLen;
-      for (let h = 0; h < H; h++) {
-        const row = (q0 + i) * H + h;
-        const oo = row * dv;
-        O.fill(0, oo, oo + dv);
-        if (vis === 0) {
-          LS[row] = NEG_INF;
-          continue;
-        }
-        const qo = row * dq;
-        let m = NEG_INF;
-        for (let j = 0; j < vis; j++) {
-          let sc = dot(Q, qo, K, ((k0 + j) * H + h) * dk, dk);
-          if (KS) sc += dot(Q, qo + dk, KS, (k0 + j) * dr, dr);
-          sc *= scale;
-          S[j] = sc;
-          if (sc > m) m = sc;
-        }
-        let sum = 0;
-        for (let j = 0; j < vis; j++) {
-          const e = Math.exp(S[j]! - m);
-          S[j] = e;
-          sum += e;
-        }
-        const inv = 1 / sum;
-        for (let j = 0; j < vis; j++) axpy(S[j]! * inv, V, ((k0 + j) * H + h) * dv, O, oo, dv);
-        LS[row] = Math.log(sum) + m;
       }
     }
   }

@@ -12,7 +12,7 @@ import type {
   Tensor,
 } from '@dcp/backend';
 import { numel } from '@dcp/backend';
-import { attention, mergeAttnStates, mlaDecode } from './attention.js';
+import { mergeAttnStates, mlaDecode } from './attention.js';
 import { gatherCache, writeKv } from './cache.js';
 import {
   add,
@@ -28,6 +28,7 @@ import {
 } from './dense.js';
 import { lseCombineA2a, lseCorrect, lsePack } from './merge.js';
 import { moeExperts, moeRoute } from './moe.js';
+import { attention } from './prefill.js';
 import { Scratch } from './scratch.js';
 import { arg, type CpuTensor, checkDType, checkShape, hostKind, wrap, zeros } from './tensor.js';
 
