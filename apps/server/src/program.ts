@@ -1,6 +1,7 @@
 import { isConfigError, normalizeArgv } from '@dcp/config';
 import { Command, CommanderError } from 'commander';
 import { registerCheckConfig } from './commands/check-config.js';
+import { registerEvalPpl } from './commands/eval-ppl.js';
 import { registerGenerate } from './commands/generate.js';
 import { registerLogits } from './commands/logits.js';
 import { registerServe } from './commands/serve.js';
@@ -26,6 +27,7 @@ export function createProgram(io: CliIo): Command {
   registerServe(program, io);
   registerGenerate(program, io);
   registerLogits(program, io);
+  registerEvalPpl(program, io);
   return program;
 }
 

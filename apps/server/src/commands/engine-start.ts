@@ -3,8 +3,11 @@ import { type CreatedEngine, createEngine } from '@dcp/engine/node';
 import type { CliIo } from '../io.js';
 import { ProgressBar } from '../progress.js';
 
-/** The model `dcp serve`/`generate` use when none is given. */
-export const DEFAULT_MODEL = 'tiny';
+/**
+ * The model `dcp serve`/`generate`/`eval-ppl` use when none is given: `brown`, the trained
+ * DeepSeek-V2 of `@dcp/brown-model` (`tiny`, dummy weights, stays available by name).
+ */
+export const DEFAULT_MODEL = 'brown';
 
 /**
  * Starts the engine for a CLI command: logs the layout, backend and KV capacity on the error

@@ -1,7 +1,11 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { brownModelDir } from '@dcp/brown-model';
 import { PRESETS, presetDir } from '@dcp/model/node';
 import { RequestError } from '../errors.js';
+
+/** Model names besides a path: the dummy-weight presets of `@dcp/model` and the trained `brown`. */
+export const MODEL_NAMES: readonly string[] = ['brown', ...PRESETS];
 
 /** A model folder ready to load, and how its weights load. */
 export interface ResolvedModel {
@@ -20,19 +24,21 @@ export class ModelNotFoundError extends RequestError {
 }
 
 /**
- * Resolves `MODEL` (a preset name or a folder with `config.json`) and `--load-format` to a folder
+ * Resolves `MODEL` (`brown`: the trained model of `@dcp/brown-model`; a preset name; or a folder
+ * with `config.json`) and `--load-format` to a folder
  * and a weight format: `auto` loads safetensors when the folder has them and dummy weights
  * otherwise (a preset without weights), with a notice.
  */
 export function resolveModel(model: string, loadFormat: 'auto' | 'safetensors' | 'dummy'): ResolvedModel {
   const notices: string[] = [];
   let dir: string;
-  if ((PRESETS as readonly string[]).includes(model)) dir = presetDir(model);
+  if (model === 'brown') dir = brownModelDir;
+  else if ((PRESETS as readonly string[]).includes(model)) dir = presetDir(model);
   else {
     dir = resolve(model);
     if (!existsSync(join(dir, 'config.json'))) {
       throw new ModelNotFoundError(
-        `model: ${model} is neither a preset (${PRESETS.join(', ')}) nor a folder with a config.json`,
+        `model: ${model} is neither a model name (${MODEL_NAMES.join(', ')}) nor a folder with a config.json`,
         'model',
       );
     }
