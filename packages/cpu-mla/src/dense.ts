@@ -60,7 +60,7 @@ export function linear(x: Tensor, w: Tensor, out: Tensor, s: Scratch): void {
   const n = rowsOf(X.length, k, `linear x (in=${k})`);
   expectNumel(arg(out, 'linear out'), n * m, 'linear out', `[${n}, ${m}]`);
   const O = outF32(out, 'linear out');
-  gemmNT(X, 0, n, k, Wt.data, Wt.dtype, 0, m, O, 0, m, s.get('w4', 4 * k));
+  gemmNT(X, 0, k, n, k, Wt.data, Wt.dtype, 0, m, O, 0, m, s.get('w4', 4 * k));
   commit(out, O);
 }
 
@@ -79,11 +79,9 @@ export function headMatmul(x: Tensor, w: Tensor, out: Tensor, transposeW: boolea
   const O = outF32(out, 'headMatmul out');
   if (transposeW) {
     const wbuf = s.get('w4', 4 * k);
+    // Head h: x rows (t·H + h)·k are strided by H·k, output rows by H·m.
     for (let h = 0; h < H; h++) {
-      // Rows of x for head h are strided by H·k; run the gemm one token at a time.
-      for (let t = 0; t < n; t++) {
-        gemmNT(X, (t * H + h) * k, 1, k, Wt.data, Wt.dtype, h * m * k, m, O, (t * H + h) * m, m, wbuf);
-      }
+      gemmNT(X, h * k, H * k, n, k, Wt.data, Wt.dtype, h * m * k, m, O, h * m, H * m, wbuf);
     }
   } else {
     const wh = s.get('wh', k * m);

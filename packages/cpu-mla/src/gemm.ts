@@ -6,13 +6,19 @@
 import type { DType, HostData } from '@dcp/backend';
 import { readRow } from './tensor.js';
 
+/** X rows per cache block of the gemm (a block of rows is reused against every weight row). */
+const NB = 64;
+
 /**
- * `O[oOff + i·ldo + j] = Σ_p X[xOff + i·k + p] · W[wOff + j·k + p]` for `i < n`, `j < m`.
- * `wbuf` must hold at least `4·k` floats (used only for 16-bit weights).
+ * `O[oOff + i·ldo + j] = Σ_p X[xOff + i·ldx + p] · W[wOff + j·k + p]` for `i < n`, `j < m`.
+ * `wbuf` must hold at least `4·k` floats (used only for 16-bit weights). Blocks of NB x rows
+ * go against four weight rows at a time, as 4 x rows × 2 weight rows with eight sums in registers;
+ * each output is one sequential float64 sum over `p`.
  */
 export function gemmNT(
   X: Float32Array,
   xOff: number,
+  ldx: number,
   n: number,
   k: number,
   W: HostData,
@@ -26,46 +32,63 @@ export function gemmNT(
 ): void {
   const direct = wDtype === 'f32';
   const Wf = direct ? (W as Float32Array) : wbuf;
-  for (let j = 0; j < m; j += 4) {
-    const rows = Math.min(4, m - j);
-    let b0: number;
-    if (direct) {
-      b0 = wOff + j * k;
-    } else {
-      readRow(W, wDtype, wOff + j * k, rows * k, wbuf);
-      b0 = 0;
-    }
-    const b1 = b0 + k;
-    const b2 = b1 + k;
-    const b3 = b2 + k;
-    if (rows === 4) {
-      for (let i = 0; i < n; i++) {
-        const xo = xOff + i * k;
-        let s0 = 0;
-        let s1 = 0;
-        let s2 = 0;
-        let s3 = 0;
-        for (let p = 0; p < k; p++) {
-          const xv = X[xo + p]!;
-          s0 += xv * Wf[b0 + p]!;
-          s1 += xv * Wf[b1 + p]!;
-          s2 += xv * Wf[b2 + p]!;
-          s3 += xv * Wf[b3 + p]!;
-        }
-        const o = oOff + i * ldo + j;
-        O[o] = s0;
-        O[o + 1] = s1;
-        O[o + 2] = s2;
-        O[o + 3] = s3;
+  for (let i0 = 0; i0 < n; i0 += NB) {
+    const i1 = Math.min(n, i0 + NB);
+    for (let j = 0; j < m; j += 4) {
+      const rows = Math.min(4, m - j);
+      let b0: number;
+      if (direct) {
+        b0 = wOff + j * k;
+      } else {
+        readRow(W, wDtype, wOff + j * k, rows * k, wbuf);
+        b0 = 0;
       }
-    } else {
-      for (let r = 0; r < rows; r++) {
-        const br = b0 + r * k;
-        for (let i = 0; i < n; i++) {
-          const xo = xOff + i * k;
-          let s = 0;
-          for (let p = 0; p < k; p++) s += X[xo + p]! * Wf[br + p]!;
-          O[oOff + i * ldo + j + r] = s;
+      for (let i = i0; i < i1; i += 4) {
+        const nr = Math.min(4, i1 - i);
+        // Rows past the block's end repeat its last row (computed, never stored).
+        const a0 = xOff + i * ldx;
+        const a1 = nr > 1 ? a0 + ldx : a0;
+        const a2 = nr > 2 ? a1 + ldx : a1;
+        const a3 = nr > 3 ? a2 + ldx : a2;
+        const o = oOff + i * ldo + j;
+        for (let c = 0; c < rows; c += 2) {
+          const two = c + 1 < rows;
+          const w0 = b0 + c * k;
+          const w1 = two ? w0 + k : w0;
+          let s0 = 0;
+          let s1 = 0;
+          let s2 = 0;
+          let s3 = 0;
+          let t0 = 0;
+          let t1 = 0;
+          let t2 = 0;
+          let t3 = 0;
+          for (let p = 0; p < k; p++) {
+            const x = Wf[w0 + p]!;
+            const y = Wf[w1 + p]!;
+            const x0 = X[a0 + p]!;
+            const x1 = X[a1 + p]!;
+            const x2 = X[a2 + p]!;
+            const x3 = X[a3 + p]!;
+            s0 += x0 * x;
+            s1 += x1 * x;
+            s2 += x2 * x;
+            s3 += x3 * x;
+            t0 += x0 * y;
+            t1 += x1 * y;
+            t2 += x2 * y;
+            t3 += x3 * y;
+          }
+          const oc = o + c;
+          O[oc] = s0;
+          if (nr > 1) O[oc + ldo] = s1;
+          if (nr > 2) O[oc + 2 * ldo] = s2;
+          if (nr > 3) O[oc + 3 * ldo] = s3;
+          if (!two) break;
+          O[oc + 1] = t0;
+          if (nr > 1) O[oc + ldo + 1] = t1;
+          if (nr > 2) O[oc + 2 * ldo + 1] = t2;
+          if (nr > 3) O[oc + 3 * ldo + 1] = t3;
         }
       }
     }

@@ -155,14 +155,14 @@ export function moeExperts(
       const t = tok[count[e]! + r]!;
       xe.set(X.subarray(t * hidden, (t + 1) * hidden), r * hidden);
     }
-    gemmNT(xe, 0, m, hidden, GU.data, GU.dtype, e * twoI * hidden, twoI, h, 0, twoI, wbuf);
+    gemmNT(xe, 0, hidden, m, hidden, GU.data, GU.dtype, e * twoI * hidden, twoI, h, 0, twoI, wbuf);
     for (let r = 0; r < m; r++) {
       for (let i = 0; i < I; i++) {
         const g = h[r * twoI + i]!;
         a[r * I + i] = (g / (1 + Math.exp(-g))) * h[r * twoI + I + i]!;
       }
     }
-    gemmNT(a, 0, m, I, DN.data, DN.dtype, e * hidden * I, hidden, y, 0, hidden, wbuf);
+    gemmNT(a, 0, I, m, I, DN.data, DN.dtype, e * hidden * I, hidden, y, 0, hidden, wbuf);
     for (let r = 0; r < m; r++) {
       const t = tok[count[e]! + r]!;
       const w = wt[count[e]! + r]!;
