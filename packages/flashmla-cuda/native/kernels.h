@@ -11,6 +11,10 @@ namespace dcp {
 constexpr int kHeadDimQK = 576;  // 512 latent kv_c + 64 rotated k_pe
 constexpr int kHeadDimV = 512;
 constexpr int kRopeDim = 64;
+constexpr int kDecodeTileTokens = 32;  // cache tokens per decode tile
+
+/** m16 row tiles of heads per decode CTA: 1 (<= 16 heads), 2 (<= 32) or 4. */
+inline int decodeHeadTiles(int heads) { return heads <= 16 ? 1 : heads <= 32 ? 2 : 4; }
 
 struct DecodeArgs {
   const __nv_bfloat16* q;      // [tokens, heads, 576]
@@ -36,6 +40,8 @@ int chooseDecodeSplits(int tokens, int heads, int maxSeqLen, int smCount);
 /** Bytes of fp32 workspace the decode needs for `splits` splits (0 when splits == 1). */
 size_t decodeWorkspaceBytes(int tokens, int heads, int splits);
 cudaError_t launchMlaDecode(const DecodeArgs& a, cudaStream_t stream);
+/** The exact merge of split partials (launched by launchMlaDecode when splits > 1). */
+cudaError_t launchMlaCombine(const DecodeArgs& a, cudaStream_t stream);
 
 struct KvWriteArgs {
   const __nv_bfloat16* kvC;  // [tokens, >=512] with row stride kvCStride elements

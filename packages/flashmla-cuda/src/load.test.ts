@@ -8,7 +8,7 @@ import {
   probeCuda,
   registerFlashMlaCuda,
 } from './index.js';
-import { runGpuChecks } from './testing/index.js';
+import { runConformanceOnGpu, runGpuChecks } from './testing/index.js';
 
 const load = loadAddon();
 const requireTools = process.env.DCP_REQUIRE_SYSTEM_TOOLS === '1';
@@ -56,13 +56,18 @@ describe('native addon on this machine', () => {
     expect((err as Error).message).toContain('flashmla-cuda: ');
   });
 
-  it('passes the GPU correctness checks when a GPU is present', async (t) => {
+  it('passes the GPU kernel checks and the conformance suite when a GPU is present', async (t) => {
     if (!probe.available) t.skip(`no GPU: ${probe.reason}`);
     const rank = CudaRank.create(0, load);
     try {
       const results = await runGpuChecks(rank, 99, false);
       const bad = results.filter((x) => !x.ok).map((x) => `${x.name}: ${x.detail}`);
       expect(bad).toEqual([]);
+      const report = await runConformanceOnGpu(rank, 99);
+      expect(
+        report.results.filter((x) => x.status === 'failed').map((x) => `${x.name}: ${x.detail}`),
+      ).toEqual([]);
+      expect(report.passed).toBeGreaterThan(0);
     } finally {
       rank.dispose();
     }

@@ -7,6 +7,8 @@
 import type { BackendOps, DecodeMeta, DType, GatherCacheMeta, HostData } from '@dcp/backend';
 import { dtypeBytes, numberToBf16, numel } from '@dcp/backend';
 import type { DeviceView } from './buffer.js';
+import * as attn from './ops-attention.js';
+import * as merge from './ops-merge.js';
 import type { CudaRank } from './rank.js';
 import { type CudaTensor, checkShape, expect, tensorBytes, viewOf } from './tensor.js';
 
@@ -30,10 +32,6 @@ export type CudaMlaOpNames =
   | 'lseCombineA2a'
   | 'commBuffer'
   | 'fromCommBuffer';
-
-const LATENT = 576;
-const KV_LORA = 512;
-const ROPE = 64;
 
 function hostArray(dtype: DType, n: number): HostData {
   return dtype === 'f32' ? new Float32Array(n) : dtype === 'i32' ? new Int32Array(n) : new Uint16Array(n);
@@ -59,12 +57,6 @@ function maxOf(data: HostData): number {
 export interface CudaCommBuffer extends DeviceView {
   readonly bytes: number;
   readonly dtype: DType;
-}
-
-const isFloat = (d: DType) => d === 'f32' || d === 'bf16';
-
-function floatOnly(t: CudaTensor, field: string): void {
-  if (!isFloat(t.dtype)) throw new TypeError(`${field}: dtype must be f32 or bf16, got ${t.dtype}`);
 }
 
 function bitsOf(value: number, dtype: DType): number {
@@ -209,77 +201,11 @@ export class CudaMlaOps implements Pick<BackendOps<CudaTensor, CudaCommBuffer>, 
   }
 
   writeKv(kvC: CudaTensor, kPe: CudaTensor, slotMapping: CudaTensor, cache: CudaTensor): void {
-    expect(slotMapping, 'writeKv.slotMapping', 'i32', null);
-    const n = numel(slotMapping.shape);
-    floatOnly(kvC, 'writeKv.kvC');
-    floatOnly(kPe, 'writeKv.kPe');
-    floatOnly(cache, 'writeKv.cache');
-    if (kPe.dtype !== kvC.dtype)
-      throw new TypeError(`writeKv.kPe: dtype ${kPe.dtype} must equal kvC's ${kvC.dtype}`);
-    expect(cache, 'writeKv.cache', cache.dtype, [null, null, null]);
-    const width = cache.shape[2]!;
-    const l = n === 0 ? 0 : numel(kvC.shape) / n;
-    const r = n === 0 ? 0 : numel(kPe.shape) / n;
-    if (n > 0 && (!Number.isInteger(l) || !Number.isInteger(r) || l + r !== width)) {
-      throw new RangeError(
-        `writeKv: kvC [${kvC.shape.join(', ')}] + kPe [${kPe.shape.join(', ')}] rows must fill the cache width ${width}`,
-      );
-    }
-    const numSlots = cache.shape[0]! * cache.shape[1]!;
-    const slots = viewOf(slotMapping);
-    if (kvC.dtype === 'bf16' && cache.dtype === 'bf16' && l === KV_LORA && r === ROPE) {
-      this.rank.kvWrite({
-        kvC: viewOf(kvC),
-        kPe: viewOf(kPe),
-        slots,
-        cache: viewOf(cache),
-        tokens: n,
-        numSlots,
-      });
-      return;
-    }
-    if (n === 0) return;
-    this.rank.invoke('genericKvWrite', {
-      kvC: viewOf(kvC),
-      kPe: viewOf(kPe),
-      slots,
-      cache: viewOf(cache),
-      tokens: n,
-      numSlots,
-      kvWidth: l,
-      peWidth: r,
-      inDtype: kvC.dtype,
-      cacheDtype: cache.dtype,
-    });
+    attn.writeKv(this.rank, kvC, kPe, slotMapping, cache);
   }
 
   gatherCache(cache: CudaTensor, meta: GatherCacheMeta, dst: CudaTensor): void {
-    floatOnly(cache, 'gatherCache.cache');
-    expect(cache, 'gatherCache.cache', cache.dtype, [null, null, null]);
-    const width = cache.shape[2]!;
-    const bt = meta.blockTable as CudaTensor;
-    expect(bt, 'gatherCache.blockTable', 'i32', [null, null]);
-    const batch = bt.shape[0]!;
-    expect(meta.cuSeqLens as CudaTensor, 'gatherCache.cuSeqLens', 'i32', [batch + 1]);
-    if (meta.seqStarts) expect(meta.seqStarts as CudaTensor, 'gatherCache.seqStarts', 'i32', [batch]);
-    expect(dst, 'gatherCache.dst', cache.dtype, null);
-    if (width === 0 || numel(dst.shape) % width !== 0) {
-      throw new RangeError(`gatherCache.dst: rows must be ${width} wide`);
-    }
-    const args = {
-      cache: viewOf(cache),
-      dst: viewOf(dst),
-      blockTable: viewOf(bt),
-      cuSeqLens: viewOf(meta.cuSeqLens as CudaTensor),
-      batch,
-      totalTokens: numel(dst.shape) / width,
-      numBlocks: cache.shape[0]!,
-      blockSize: cache.shape[1]!,
-      maxBlocksPerSeq: Math.max(1, bt.shape[1]!),
-    };
-    const full = meta.seqStarts ? { ...args, seqStarts: viewOf(meta.seqStarts as CudaTensor) } : args;
-    if (cache.dtype === 'bf16' && width === LATENT) this.rank.contextGather(full);
-    else this.rank.invoke('genericGather', { ...full, width, dtype: cache.dtype });
+    attn.gatherCache(this.rank, cache, meta, dst);
   }
 
   mlaDecode(
@@ -290,66 +216,7 @@ export class CudaMlaOps implements Pick<BackendOps<CudaTensor, CudaCommBuffer>, 
     out: CudaTensor,
     lse: CudaTensor,
   ): void {
-    floatOnly(q, 'mlaDecode.q');
-    floatOnly(cache, 'mlaDecode.cache');
-    floatOnly(out, 'mlaDecode.out');
-    expect(cache, 'mlaDecode.cache', cache.dtype, [null, null, null]);
-    const width = cache.shape[2]!;
-    expect(q, 'mlaDecode.q', q.dtype, [null, null, width]);
-    const [n, h] = q.shape as [number, number];
-    const bt = meta.blockTable as CudaTensor;
-    expect(bt, 'mlaDecode.blockTable', 'i32', [null, null]);
-    const seqLens = meta.seqLens as CudaTensor;
-    expect(seqLens, 'mlaDecode.seqLens', 'i32', [n]);
-    if (meta.tokenToRow) expect(meta.tokenToRow as CudaTensor, 'mlaDecode.tokenToRow', 'i32', [n]);
-    else if (bt.shape[0]! < n) {
-      throw new RangeError(`mlaDecode.blockTable: needs a row per token (${n}), has ${bt.shape[0]}`);
-    }
-    expect(out, 'mlaDecode.out', out.dtype, [n, h, null]);
-    const dv = out.shape[2]!;
-    if (dv > width) throw new RangeError(`mlaDecode.out: value width ${dv} exceeds the cache width ${width}`);
-    expect(lse, 'mlaDecode.lse', 'f32', [n, h]);
-    if (!Number.isFinite(scale)) throw new RangeError(`mlaDecode.scale: must be finite, got ${scale}`);
-    const blockSize = cache.shape[1]!;
-    const capacity = bt.shape[1]! * blockSize;
-    const args = {
-      q: viewOf(q),
-      cache: viewOf(cache),
-      blockTable: viewOf(bt),
-      seqLens: viewOf(seqLens),
-      out: viewOf(out),
-      lse: viewOf(lse),
-      tokens: n,
-      heads: h,
-      numBlocks: cache.shape[0]!,
-      blockSize,
-      maxBlocksPerSeq: Math.max(1, bt.shape[1]!),
-      numRows: bt.shape[0]!,
-      scale,
-    };
-    const full = meta.tokenToRow ? { ...args, tokenToRow: viewOf(meta.tokenToRow as CudaTensor) } : args;
-    const fast =
-      q.dtype === 'bf16' &&
-      cache.dtype === 'bf16' &&
-      out.dtype === 'bf16' &&
-      width === LATENT &&
-      dv === KV_LORA;
-    if (fast) {
-      // The split count is sized from the longest length when the host wrote seqLens.
-      this.rank.mlaDecode({
-        ...full,
-        maxSeqLen: Math.min(capacity, Math.max(0, seqLens.hostMax ?? capacity)),
-      });
-    } else {
-      this.rank.invoke('genericDecode', {
-        ...full,
-        width,
-        dv,
-        qDtype: q.dtype,
-        cacheDtype: cache.dtype,
-        outDtype: out.dtype,
-      });
-    }
+    attn.mlaDecode(this.rank, q, cache, meta, scale, out, lse);
   }
 
   lseCorrect(
@@ -359,60 +226,15 @@ export class CudaMlaOps implements Pick<BackendOps<CudaTensor, CudaCommBuffer>, 
     base: 'e' | '2',
     globalLse: CudaTensor | null,
   ): void {
-    floatOnly(out, 'lseCorrect.out');
-    expect(out, 'lseCorrect.out', out.dtype, [null, null, null]);
-    const [b, h, d] = out.shape as [number, number, number];
-    expect(lses, 'lseCorrect.lses', 'f32', [null, b, h]);
-    if (globalLse) expect(globalLse, 'lseCorrect.globalLse', 'f32', [b, h]);
-    const world = lses.shape[0]!;
-    if (!Number.isInteger(rank) || rank < 0 || rank >= world) {
-      throw new RangeError(`lseCorrect.rank: ${rank} outside [0, ${world})`);
-    }
-    this.rank.invoke('lseCorrect', {
-      out: viewOf(out),
-      lses: viewOf(lses),
-      globalLse: globalLse ? viewOf(globalLse) : null,
-      world,
-      rank,
-      batch: b,
-      heads: h,
-      dim: d,
-      base2: base === '2',
-      dtype: out.dtype,
-    });
+    merge.lseCorrect(this.rank, out, lses, rank, base, globalLse);
   }
 
   lsePack(out: CudaTensor, lse: CudaTensor, packed: CudaTensor): void {
-    floatOnly(out, 'lsePack.out');
-    expect(out, 'lsePack.out', out.dtype, [null, null, null]);
-    const [b, h, d] = out.shape as [number, number, number];
-    const lanes = out.dtype === 'f32' ? 1 : 2;
-    expect(lse, 'lsePack.lse', 'f32', [b, h]);
-    expect(packed, 'lsePack.packed', out.dtype, [b, h, d + lanes]);
-    const args = { out: viewOf(out), lse: viewOf(lse), packed: viewOf(packed), rows: b * h, dim: d };
-    if (lanes === 2) this.rank.lsePack(args);
-    else this.rank.invoke('lsePackF32', args);
+    merge.lsePack(this.rank, out, lse, packed);
   }
 
   lseCombineA2a(packed: CudaTensor, base: 'e' | '2', out: CudaTensor, outLse: CudaTensor | null): void {
-    floatOnly(packed, 'lseCombineA2a.packed');
-    expect(packed, 'lseCombineA2a.packed', packed.dtype, [null, null, null, null]);
-    const [b, w, hl, dp] = packed.shape as [number, number, number, number];
-    const lanes = packed.dtype === 'f32' ? 1 : 2;
-    expect(out, 'lseCombineA2a.out', packed.dtype, [b, hl, dp - lanes]);
-    if (outLse) expect(outLse, 'lseCombineA2a.outLse', 'f32', [b, hl]);
-    const args = {
-      packed: viewOf(packed),
-      out: viewOf(out),
-      world: w,
-      batch: b,
-      heads: hl,
-      dim: dp - lanes,
-      base2: base === '2',
-    };
-    const full = outLse ? { ...args, globalLse: viewOf(outLse) } : args;
-    if (lanes === 2) this.rank.a2aCombine(full);
-    else this.rank.invoke('a2aCombineF32', full);
+    merge.lseCombineA2a(this.rank, packed, base, out, outLse);
   }
 
   commBuffer(t: CudaTensor): CudaCommBuffer {

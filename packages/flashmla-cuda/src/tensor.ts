@@ -52,3 +52,16 @@ export function expect(
     throw new RangeError(`${field}: shape must be [${want}], got [${t.shape.join(', ')}]`);
   }
 }
+
+/** Latent row width of DeepSeek-V2/V3 (512 kv_c + 64 rotated k_pe): the tuned kernels' width. */
+export const LATENT = 576;
+/** kv_lora_rank of DeepSeek-V2/V3 (value width of the decode). */
+export const KV_LORA = 512;
+/** qk_rope_head_dim of DeepSeek-V2/V3. */
+export const ROPE = 64;
+
+/** Throws unless `t` holds f32 or bf16 data. */
+export function floatOnly(t: CudaTensor, field: string): void {
+  if (t.dtype !== 'f32' && t.dtype !== 'bf16')
+    throw new TypeError(`${field}: dtype must be f32 or bf16, got ${t.dtype}`);
+}
