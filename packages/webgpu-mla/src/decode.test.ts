@@ -20,8 +20,8 @@ const communicators = (n: number) => createLocalCommunicators(n).map(wrapHostCom
 function withKv(kv: FloatDType) {
   return {
     ...base,
-    create: async () => {
-      const b = await base.create();
+    create: async (o: Parameters<typeof base.create>[0]) => {
+      const b = await base.create(o);
       return { ...b, capabilities: { ...b.capabilities, kvCacheDtypes: [kv] } };
     },
   };
