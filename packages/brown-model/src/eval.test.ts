@@ -1,6 +1,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { mulberry32 as rng } from '@dcp/testkit';
 import { describe, expect, it } from 'vitest';
 import {
   type BrownEvalReference,
@@ -10,18 +11,6 @@ import {
   readBrownEvalSet,
   summarizeEval,
 } from './eval.js';
-
-/** Seeded PRNG (mulberry32). */
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function fakeReference(nll: number[], correct: number[], per: number): BrownEvalReference {
   const n = nll.length * per;

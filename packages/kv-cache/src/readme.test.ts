@@ -1,19 +1,12 @@
-import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { runReadmeExample } from '@dcp/testkit';
 import { describe, expect, it } from 'vitest';
 
 const pkgDir = fileURLToPath(new URL('..', import.meta.url));
 
 describe('README example', () => {
   it('runs against the built package and prints what its comments say', () => {
-    const readme = readFileSync(`${pkgDir}/README.md`, 'utf8');
-    const code = /```js\n([\s\S]*?)```/.exec(readme)?.[1];
-    expect(code).toBeDefined();
-    const out = execFileSync(process.execPath, ['--input-type=module', '-e', code!], {
-      cwd: pkgDir,
-      encoding: 'utf8',
-    });
+    const { readme, out } = runReadmeExample(pkgDir);
     const lines = out.trim().split('\n');
     expect(lines[0]).toBe('8 56');
     expect(lines[1]).toBe('[ 1, 2 ]');

@@ -1,16 +1,6 @@
 /** Helpers for this package's tests only (not built, not exported). */
 
-/** Seeded PRNG (mulberry32): uniform floats in [0, 1). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 as rng } from '@dcp/testkit';
 
 export type TestDType = 'f32' | 'bf16' | 'f16' | 'i32';
 export type Buf = Float32Array | Uint16Array | Int32Array;
