@@ -12,13 +12,14 @@ export {
   registerFlashMlaCuda,
 } from './descriptor.js';
 export { type AddonLoad, addonCandidates, loadAddon, type NativeProbe } from './native.js';
-export { type CudaMlaOpNames, CudaMlaOps } from './ops.js';
+export { type CudaCommBuffer, type CudaMlaOpNames, CudaMlaOps } from './ops.js';
 export { CUDA_UNAVAILABLE_CODES, type CudaProbe, CudaUnavailableError, probeCuda } from './probe.js';
 export {
   type A2aCombineArgs,
   type ContextGatherArgs,
   CudaGraph,
   CudaRank,
+  type GenericOp,
   type KvWriteArgs,
   type LseCorrectArgs,
   type LsePackArgs,
