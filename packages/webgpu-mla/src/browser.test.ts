@@ -1,16 +1,21 @@
 /**
  * The browser run: a page on 127.0.0.1 (served with the cross-origin isolation headers that
- * SharedArrayBuffer needs) runs `test/probe.mjs` in headless Chromium (`--enable-unsafe-webgpu`,
+ * SharedArrayBuffer needs) runs `test/probe.mjs` (conformance subset, one decode, the `tiny` preset
+ * generating greedily at dcp 1 and 2) in headless Chromium (`--enable-unsafe-webgpu`,
  * SwiftShader), and its results must equal the same probe run here on Dawn. Uses the built
  * `dist/` of the workspace packages through an import map.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { dirname, extname, join, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRng, runConformance } from '@dcp/backend/testing';
-import { createLocalCommunicators } from '@dcp/parallel-state';
+import { parseHfModelConfig } from '@dcp/config';
+import * as model from '@dcp/model';
+import { presetDir } from '@dcp/model/node';
+import * as ps from '@dcp/parallel-state';
 import { afterAll, describe, expect, it } from 'vitest';
 import * as entry from './node.js';
 import { adapterOrSkip } from './test-adapter.js';
@@ -35,16 +40,23 @@ const IMPORTS = {
   '@dcp/backend/testing': '/pkg/backend/dist/testing/index.js',
   '@dcp/parallel-state': '/pkg/parallel-state/dist/index.js',
   '@dcp/webgpu-mla': '/pkg/webgpu-mla/dist/index.js',
+  '@dcp/model': '/pkg/model/dist/index.js',
+  '@dcp/config': '/pkg/config/dist/index.js',
+  zod: '/zod/index.js',
 };
+const zodDir = dirname(createRequire(join(pkgs, 'config/package.json')).resolve('zod'));
 
 const PAGE = `<!doctype html><meta charset="utf-8"><title>webgpu-mla</title>
 <script type="importmap">${JSON.stringify({ imports: IMPORTS })}</script>
 <script type="module">
 import { runConformance, createRng } from '@dcp/backend/testing';
-import { createLocalCommunicators } from '@dcp/parallel-state';
+import * as ps from '@dcp/parallel-state';
+import * as model from '@dcp/model';
+import { parseHfModelConfig } from '@dcp/config';
 import * as entry from '@dcp/webgpu-mla';
 import { probe } from '/pkg/webgpu-mla/test/probe.mjs';
-window.result = probe({ ...entry, runConformance, createRng, createLocalCommunicators })
+const tinyConfig = await (await fetch('/pkg/model/presets/tiny/config.json')).json();
+window.result = probe({ ...ps, ...model, ...entry, parseHfModelConfig, tinyConfig, runConformance, createRng })
   .then((r) => ({ ...r, isolated: self.crossOriginIsolated }), (e) => ({ error: String(e && e.stack || e) }));
 </script>`;
 
@@ -60,20 +72,28 @@ function serve(): Promise<Server> {
       res.writeHead(200, { ...headers, 'Content-Type': 'text/html' }).end(PAGE);
       return;
     }
-    const rel = normalize(decodeURIComponent(url.pathname)).replace(/^\/pkg\//, '');
-    const file = join(pkgs, rel);
-    if (!url.pathname.startsWith('/pkg/') || !file.startsWith(pkgs) || !existsSync(file)) {
+    const path = normalize(decodeURIComponent(url.pathname));
+    const [root, rel] = path.startsWith('/zod/') ? [zodDir, path.slice(5)] : [pkgs, path.slice(5)];
+    const file = join(root, rel);
+    if (!/^\/(pkg|zod)\//.test(path) || !file.startsWith(root) || !existsSync(file)) {
       res.writeHead(404, headers).end();
       return;
     }
-    const type = extname(file) === '.map' ? 'application/json' : 'text/javascript';
+    const type =
+      { '.map': 'application/json', '.json': 'application/json' }[extname(file)] ?? 'text/javascript';
     res.writeHead(200, { ...headers, 'Content-Type': type }).end(readFileSync(file));
   });
   return new Promise((ok) => server.listen(0, '127.0.0.1', () => ok(server)));
 }
 
+interface Generation {
+  tokens: number[];
+  logits: number[][];
+}
+
 interface ProbeResult {
   adapter: { description: string; architecture: string };
+  generation: Record<'tp1' | 'tp2', Generation>;
   cases: { name: string; status: string; detail: string }[];
   decode: { out: number[]; lse: number[] };
   isolated?: boolean;
@@ -87,10 +107,11 @@ describe.skipIf(reason !== null || !nodeAdapter)('webgpu-mla in headless Chromiu
   let server: Server | undefined;
   afterAll(() => server?.close());
 
-  it('runs the conformance subset and a decode with the same results as Node', async () => {
+  it('runs the conformance subset, a decode and tiny-model greedy generation (dcp 1 and 2) with the same results as Node', async () => {
     const probePath = '../test/probe.mjs'; // plain JS, shared with the page
     const { probe } = (await import(probePath)) as { probe(m: unknown): Promise<ProbeResult> };
-    const mods = { ...entry, runConformance, createRng, createLocalCommunicators };
+    const tinyConfig = JSON.parse(readFileSync(join(presetDir('tiny'), 'config.json'), 'utf8'));
+    const mods = { ...ps, ...model, ...entry, parseHfModelConfig, tinyConfig, runConformance, createRng };
     const inNode = await probe(mods);
     server = await serve();
     const { port } = server.address() as AddressInfo;
@@ -127,6 +148,27 @@ describe.skipIf(reason !== null || !nodeAdapter)('webgpu-mla in headless Chromiu
       page_.decode.out.forEach((v, i) => {
         expect(Math.abs(v - inNode.decode.out[i]!)).toBeLessThan(1e-4);
       });
+      // The tiny model: the page's greedy tokens equal Node's (ties: within rounding of each other).
+      for (const key of ['tp1', 'tp2'] as const) {
+        const a = inNode.generation[key];
+        const b = page_.generation[key];
+        console.log(`[webgpu-mla] ${key} tokens: node ${a.tokens.join(' ')} | page ${b.tokens.join(' ')}`);
+        for (let k = 0; k < a.tokens.length; k++) {
+          if (a.tokens[k] === b.tokens[k]) continue;
+          const l = a.logits[k + 1]!;
+          const scale = Math.max(...l.map(Math.abs));
+          expect(Math.abs(l[a.tokens[k]!]! - l[b.tokens[k]!]!) / scale, `${key} token ${k}`).toBeLessThan(
+            1e-4,
+          );
+          break;
+        }
+        expect(b.tokens.length).toBe(7);
+        a.logits.forEach((row, s) => {
+          const scale = Math.max(...row.map(Math.abs));
+          if (b.tokens.slice(0, s).join() !== a.tokens.slice(0, s).join()) return;
+          row.forEach((v, j) => expect(Math.abs(v - b.logits[s]![j]!) / scale).toBeLessThan(1e-4));
+        });
+      }
     } finally {
       await browser.close();
     }
