@@ -181,3 +181,89 @@ export function axpy4(
     y[y3 + p]! += w3 * v;
   }
 }
+
+/**
+ * Four rows against two: `out[2r + c] = Σ_p a[ao + r·stride + p] · b[bc + p]` for `r < 4` and
+ * `c < 2` (`b0`, `b1` the two `b` rows), eight sums in registers.
+ */
+export function dot42(
+  a: Float32Array,
+  ao: number,
+  stride: number,
+  b: Float32Array,
+  b0: number,
+  b1: number,
+  n: number,
+  out: Float64Array,
+): void {
+  const a1 = ao + stride;
+  const a2 = a1 + stride;
+  const a3 = a2 + stride;
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
+  let t0 = 0;
+  let t1 = 0;
+  let t2 = 0;
+  let t3 = 0;
+  for (let p = 0; p < n; p++) {
+    const x = b[b0 + p]!;
+    const y = b[b1 + p]!;
+    const q0 = a[ao + p]!;
+    const q1 = a[a1 + p]!;
+    const q2 = a[a2 + p]!;
+    const q3 = a[a3 + p]!;
+    s0 += q0 * x;
+    s1 += q1 * x;
+    s2 += q2 * x;
+    s3 += q3 * x;
+    t0 += q0 * y;
+    t1 += q1 * y;
+    t2 += q2 * y;
+    t3 += q3 * y;
+  }
+  out[0] = s0;
+  out[1] = t0;
+  out[2] = s1;
+  out[3] = t1;
+  out[4] = s2;
+  out[5] = t2;
+  out[6] = s3;
+  out[7] = t3;
+}
+
+/**
+ * Four axpys over two rows: `y[yo + r·stride + p] += w[2r]·x[x0 + p] + w[2r + 1]·x[x1 + p]` for
+ * `r < 4`, `p < n` (each `y` value is loaded and stored once per two rows).
+ */
+export function axpy42(
+  w: Float64Array,
+  x: Float32Array,
+  x0: number,
+  x1: number,
+  y: Float32Array,
+  yo: number,
+  stride: number,
+  n: number,
+): void {
+  const y1 = yo + stride;
+  const y2 = y1 + stride;
+  const y3 = y2 + stride;
+  const w00 = w[0]!;
+  const w01 = w[1]!;
+  const w10 = w[2]!;
+  const w11 = w[3]!;
+  const w20 = w[4]!;
+  const w21 = w[5]!;
+  const w30 = w[6]!;
+  const w31 = w[7]!;
+  for (let p = 0; p < n; p++) {
+    const u = x[x0 + p]!;
+    const v = x[x1 + p]!;
+    y[yo + p]! += w00 * u + w01 * v;
+    y[y1 + p]! += w10 * u + w11 * v;
+    y[y2 + p]! += w20 * u + w21 * v;
+    y[y3 + p]! += w30 * u + w31 * v;
+  }
+}
