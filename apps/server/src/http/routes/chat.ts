@@ -2,12 +2,12 @@ import type { ChatMessage } from '@dcp/engine';
 import type { FastifyInstance } from 'fastify';
 import type { ServerContext } from '../context.js';
 import { ApiError } from '../errors.js';
-import { type ChoiceDelta, generateAll } from '../generate.js';
+import type { ChoiceDelta } from '../generate.js';
 import { newId, nowSeconds } from '../ids.js';
 import { type SamplingBody, toSamplingParams } from '../params.js';
 import { checkModel, encodeText, tokenText } from '../prompts.js';
 import { chatBody } from '../schemas.js';
-import { SseWriter } from '../sse.js';
+import { collectDeltas, openStream } from '../stream.js';
 
 interface ChatBody extends SamplingBody {
   model?: string | null;
@@ -96,11 +96,7 @@ export function registerChat(app: FastifyInstance, ctx: ServerContext): void {
       }) ?? null;
     const finishOf = (cd: ChoiceDelta) => (cd.delta.finishReason === 'abort' ? null : cd.delta.finishReason);
     if (b.stream) {
-      const cancel = new AbortController();
-      const gen = generateAll(ctx, id, prompts, cancel.signal);
-      const first = await gen.next();
-      const sse = new SseWriter(reply);
-      sse.signal.addEventListener('abort', () => cancel.abort(), { once: true });
+      const { sse, deltas } = await openStream(ctx, reply, id, prompts);
       const chunk = (choices: unknown[], extra: object = {}) =>
         sse.send({ id, object: 'chat.completion.chunk', created, model, choices, ...extra });
       for (let i = 0; i < n; i++)
@@ -119,17 +115,7 @@ export function registerChat(app: FastifyInstance, ctx: ServerContext): void {
           },
         ]);
       };
-      try {
-        if (!first.done) sendDelta(first.value);
-        for await (const cd of gen) {
-          if (sse.signal.aborted) break;
-          sendDelta(cd);
-        }
-      } catch (e) {
-        sse.send({
-          error: { message: (e as Error).message, type: 'InternalServerError', param: null, code: 500 },
-        });
-      }
+      for await (const cd of deltas) sendDelta(cd);
       if (b.stream_options?.include_usage) {
         usage.total_tokens = usage.prompt_tokens + usage.completion_tokens;
         chunk([], { usage });
@@ -144,11 +130,7 @@ export function registerChat(app: FastifyInstance, ctx: ServerContext): void {
       finish: null as string | null,
       stop: null as string | number | null,
     }));
-    const closed = new AbortController();
-    req.raw.on('close', () => {
-      if (!reply.sent) closed.abort();
-    });
-    for await (const cd of generateAll(ctx, id, prompts, closed.signal)) {
+    await collectDeltas(ctx, req, reply, id, prompts, (cd) => {
       const a = acc[cd.choice]!;
       a.text += cd.delta.newText;
       a.tokens += cd.delta.newTokenIds.length;
@@ -156,9 +138,8 @@ export function registerChat(app: FastifyInstance, ctx: ServerContext): void {
       if (cd.delta.finished) {
         a.finish = finishOf(cd);
         a.stop = cd.delta.stopReason;
-        if (cd.delta.finishReason === 'error') throw new Error(cd.delta.error ?? 'generation failed');
       }
-    }
+    });
     usage.completion_tokens = acc.reduce((s, a) => s + a.tokens, 0);
     usage.total_tokens = usage.prompt_tokens + usage.completion_tokens;
     return {

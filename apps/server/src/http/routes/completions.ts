@@ -1,11 +1,11 @@
 import type { FastifyInstance } from 'fastify';
 import type { ServerContext } from '../context.js';
-import { type ChoiceDelta, generateAll } from '../generate.js';
+import type { ChoiceDelta } from '../generate.js';
 import { newId, nowSeconds } from '../ids.js';
 import { type SamplingBody, toSamplingParams } from '../params.js';
 import { checkModel, completionPrompts, tokenText } from '../prompts.js';
 import { completionBody } from '../schemas.js';
-import { SseWriter } from '../sse.js';
+import { collectDeltas, openStream } from '../stream.js';
 
 interface CompletionBody extends SamplingBody {
   model?: string | null;
@@ -70,10 +70,7 @@ export function registerCompletions(app: FastifyInstance, ctx: ServerContext): v
       };
       const echoText = (prompt: number) => (b.echo ? (prompts[prompt]!.text ?? '') : '');
       if (b.stream) {
-        const cancel = new AbortController();
-        const gen = generateAll(ctx, id, prompts, cancel.signal);
-        const firstChunk = await gen.next(); // errors before headers become JSON error responses
-        const sse = new SseWriter(reply);
+        const { sse, deltas } = await openStream(ctx, reply, id, prompts);
         const offsets = new Map<number, number>();
         const sendDelta = (cd: ChoiceDelta) => {
           usage.completion_tokens += cd.delta.newTokenIds.length;
@@ -98,18 +95,7 @@ export function registerCompletions(app: FastifyInstance, ctx: ServerContext): v
             ],
           });
         };
-        sse.signal.addEventListener('abort', () => cancel.abort(), { once: true });
-        try {
-          if (!firstChunk.done) sendDelta(firstChunk.value);
-          for await (const cd of gen) {
-            if (sse.signal.aborted) break;
-            sendDelta(cd);
-          }
-        } catch (e) {
-          sse.send({
-            error: { message: (e as Error).message, type: 'InternalServerError', param: null, code: 500 },
-          });
-        }
+        for await (const cd of deltas) sendDelta(cd);
         if (b.stream_options?.include_usage) {
           usage.total_tokens = usage.prompt_tokens + usage.completion_tokens;
           sse.send({ id, object: 'text_completion', created, model, choices: [], usage });
@@ -125,11 +111,7 @@ export function registerCompletions(app: FastifyInstance, ctx: ServerContext): v
         finish: null,
         stop: null,
       }));
-      const closed = new AbortController();
-      req.raw.on('close', () => {
-        if (!reply.sent) closed.abort();
-      });
-      for await (const cd of generateAll(ctx, id, prompts, closed.signal)) {
+      await collectDeltas(ctx, req, reply, id, prompts, (cd) => {
         const a = acc[cd.choice]!;
         const lp = logprobsOf(cd, a.text.length);
         a.text += cd.delta.newText;
@@ -143,9 +125,8 @@ export function registerCompletions(app: FastifyInstance, ctx: ServerContext): v
         if (cd.delta.finished) {
           a.finish = cd.delta.finishReason;
           a.stop = cd.delta.stopReason;
-          if (cd.delta.finishReason === 'error') throw new Error(cd.delta.error ?? 'generation failed');
         }
-      }
+      });
       usage.completion_tokens = acc.reduce((s, a) => s + a.tokens, 0);
       usage.total_tokens = usage.prompt_tokens + usage.completion_tokens;
       return {
