@@ -12,8 +12,9 @@ const NB = 64;
 /**
  * `O[oOff + i·ldo + j] = Σ_p X[xOff + i·ldx + p] · W[wOff + j·k + p]` for `i < n`, `j < m`.
  * `wbuf` must hold at least `4·k` floats (used only for 16-bit weights). Blocks of NB x rows
- * go against four weight rows at a time, as 4 x rows × 2 weight rows with eight sums in registers;
- * each output is one sequential float64 sum over `p`.
+ * go against four weight rows at a time, as 4 x rows × 2 weight rows with eight sums in registers
+ * (left-over x rows one at a time against the four); each output is one sequential float64 sum
+ * over `p`.
  */
 export function gemmNT(
   X: Float32Array,
@@ -43,15 +44,15 @@ export function gemmNT(
         readRow(W, wDtype, wOff + j * k, rows * k, wbuf);
         b0 = 0;
       }
-      for (let i = i0; i < i1; i += 4) {
-        const nr = Math.min(4, i1 - i);
-        // Rows past the block's end repeat its last row (computed, never stored).
+      let i = i0;
+      for (; i + 3 < i1; i += 4) {
         const a0 = xOff + i * ldx;
-        const a1 = nr > 1 ? a0 + ldx : a0;
-        const a2 = nr > 2 ? a1 + ldx : a1;
-        const a3 = nr > 3 ? a2 + ldx : a2;
+        const a1 = a0 + ldx;
+        const a2 = a1 + ldx;
+        const a3 = a2 + ldx;
         const o = oOff + i * ldo + j;
         for (let c = 0; c < rows; c += 2) {
+          // An odd last weight row pairs with itself (computed twice, stored once).
           const two = c + 1 < rows;
           const w0 = b0 + c * k;
           const w1 = two ? w0 + k : w0;
@@ -81,18 +82,51 @@ export function gemmNT(
           }
           const oc = o + c;
           O[oc] = s0;
-          if (nr > 1) O[oc + ldo] = s1;
-          if (nr > 2) O[oc + 2 * ldo] = s2;
-          if (nr > 3) O[oc + 3 * ldo] = s3;
+          O[oc + ldo] = s1;
+          O[oc + 2 * ldo] = s2;
+          O[oc + 3 * ldo] = s3;
           if (!two) break;
           O[oc + 1] = t0;
-          if (nr > 1) O[oc + ldo + 1] = t1;
-          if (nr > 2) O[oc + 2 * ldo + 1] = t2;
-          if (nr > 3) O[oc + 3 * ldo + 1] = t3;
+          O[oc + ldo + 1] = t1;
+          O[oc + 2 * ldo + 1] = t2;
+          O[oc + 3 * ldo + 1] = t3;
         }
       }
+      for (; i < i1; i++) rowNT(X, xOff + i * ldx, Wf, b0, rows, k, O, oOff + i * ldo + j);
     }
   }
+}
+
+/** `O[o + r] = Σ_p X[a + p] · W[b0 + r·k + p]` for `r < rows ≤ 4` (one x row, four sums). */
+function rowNT(
+  X: Float32Array,
+  a: number,
+  W: Float32Array,
+  b0: number,
+  rows: number,
+  k: number,
+  O: Float32Array,
+  o: number,
+): void {
+  // Missing weight rows repeat the last one (computed, never stored).
+  const b1 = rows > 1 ? b0 + k : b0;
+  const b2 = rows > 2 ? b1 + k : b1;
+  const b3 = rows > 3 ? b2 + k : b2;
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
+  for (let p = 0; p < k; p++) {
+    const x = X[a + p]!;
+    s0 += x * W[b0 + p]!;
+    s1 += x * W[b1 + p]!;
+    s2 += x * W[b2 + p]!;
+    s3 += x * W[b3 + p]!;
+  }
+  O[o] = s0;
+  if (rows > 1) O[o + 1] = s1;
+  if (rows > 2) O[o + 2] = s2;
+  if (rows > 3) O[o + 3] = s3;
 }
 
 /** Dot product of `n` floats at `a[ao..]` and `b[bo..]`, four accumulators. */
