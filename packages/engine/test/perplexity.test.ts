@@ -1,5 +1,6 @@
-import { readBrownEvalReference, readBrownEvalSet } from '@dcp/brown-model';
+import { brownModelDir, readBrownEvalReference, readBrownEvalSet } from '@dcp/brown-model';
 import { afterAll, describe, expect, it } from 'vitest';
+import { resolveModel } from '../dist/node.js';
 import { type Layout, label, promptLogits, startFp32 } from './helpers.js';
 
 /**
@@ -46,6 +47,20 @@ async function evalLayout(l: Layout): Promise<number[]> {
     await e.llm.shutdown();
   }
 }
+
+describe('model names', () => {
+  it('brown resolves to @dcp/brown-model with its weights and tokenizer; the presets stay', () => {
+    const brown = resolveModel('brown', 'auto');
+    expect([brown.name, brown.dir, brown.loadFormat]).toEqual(['brown', brownModelDir, 'safetensors']);
+    expect(brown.tokenizer).not.toBeNull();
+    for (const preset of ['tiny', 'deepseek-v2-lite']) {
+      expect(resolveModel(preset, 'auto').loadFormat).toBe('dummy');
+    }
+    expect(() => resolveModel('browny', 'auto')).toThrow(
+      /neither a model name \(brown, tiny, deepseek-v2-lite\)/,
+    );
+  });
+});
 
 const seen: string[] = [];
 afterAll(() => console.log(`brown-model perplexity on ${WINDOWS} windows:\n${seen.join('\n')}`));
