@@ -29,7 +29,7 @@ import {
   rope,
   siluMul,
 } from './dense.js';
-import { createGpu, drainPool, type Gpu, releaseBuffer } from './gpu.js';
+import { createGpu, drainPool, flush, type Gpu, releaseBuffer } from './gpu.js';
 import { alloc, dispose, download, fill, reshape, sliceRows, upload, write } from './memory.js';
 import { lseCombineA2a, lseCorrect, lsePack } from './merge.js';
 import { moeExperts, moeRoute } from './moe.js';
@@ -193,6 +193,7 @@ export function webgpuMlaDescriptor(opts: WebgpuMlaOptions): BackendDescriptor<W
       const d = await device.catch(() => null);
       device = null;
       if (d) {
+        flush(d.gpu);
         drainPool(d.gpu);
         d.gpu.device.destroy();
       }

@@ -1,7 +1,11 @@
 /**
  * One WebGPU device as the backend uses it: limits, the pipeline cache (keyed by WGSL source),
- * a pool of free buffers by size, the uniform ring for op parameters, and the first device error
- * (reported by the next `download`). Instances of the backend that share a device share this.
+ * a pool of free buffers by size, the uniform ring for op parameters, the first device error
+ * (reported by the next `download`), and the pending command encoder: ops are encoded into it
+ * and submitted together when the host needs a result (`download`), every `BATCH_OPS` ops, or
+ * before the parameter ring would wrap — so a model step is a handful of submits, not one per op.
+ * Host data goes through staging buffers copied inside the same encoder, keeping queue order.
+ * Instances of the backend that share a device share this.
  */
 
 /** `GPUBufferUsage` / `GPUMapMode` bits (numbers, so no globals are needed in Node). */
@@ -11,6 +15,8 @@ const MAP_MODE_READ = 0x1;
 /** Bytes of one parameter slot in the uniform ring (the uniform offset alignment). */
 export const PARAM_SLOT = 256;
 const RING_SLOTS = 1024;
+/** Ops per submit at most (the GPU starts on long steps before the host has encoded them all). */
+const BATCH_OPS = 64;
 
 /** The device and everything cached on it. */
 export interface Gpu {
@@ -25,6 +31,13 @@ export interface Gpu {
   readonly pool: Map<number, GPUBuffer[]>;
   readonly ring: GPUBuffer;
   ringNext: number;
+  /** The encoder ops are recorded into until the next flush. */
+  pending: GPUCommandEncoder | null;
+  pendingOps: number;
+  /** Parameter slots written since the last flush. */
+  ringUsed: number;
+  /** Staging buffers to destroy once the pending work is submitted. */
+  staging: GPUBuffer[];
   /** First validation / out-of-memory / device-lost message, if any. */
   error: string | null;
 }
@@ -40,6 +53,10 @@ export function createGpu(device: GPUDevice, software: boolean): Gpu {
     pool: new Map(),
     ring: device.createBuffer({ size: PARAM_SLOT * RING_SLOTS, usage: USAGE.UNIFORM | USAGE.COPY_DST }),
     ringNext: 0,
+    pending: null,
+    pendingOps: 0,
+    ringUsed: 0,
+    staging: [],
     error: null,
   };
   const onError = (ev: Event) => {
@@ -54,6 +71,42 @@ export function createGpu(device: GPUDevice, software: boolean): Gpu {
   return gpu;
 }
 
+/** The pending encoder (created on first use). */
+export function encoder(gpu: Gpu): GPUCommandEncoder {
+  gpu.pending ??= gpu.device.createCommandEncoder();
+  return gpu.pending;
+}
+
+/** Submits the pending work (if any). */
+export function flush(gpu: Gpu): void {
+  if (gpu.pending) gpu.device.queue.submit([gpu.pending.finish()]);
+  gpu.pending = null;
+  gpu.pendingOps = 0;
+  gpu.ringUsed = 0;
+  for (const b of gpu.staging) b.destroy();
+  gpu.staging = [];
+}
+
+/** Counts one encoded op; submits every `BATCH_OPS`. */
+export function opEncoded(gpu: Gpu): void {
+  gpu.pendingOps += 1;
+  if (gpu.pendingOps >= BATCH_OPS) flush(gpu);
+}
+
+/** Copies host bytes (a multiple of 4) into `dst` at `offset`, in queue order with the pending ops. */
+export function stageWrite(gpu: Gpu, dst: GPUBuffer, offset: number, bytes: Uint8Array): void {
+  if (bytes.byteLength === 0) return;
+  const staging = gpu.device.createBuffer({
+    size: bytes.byteLength,
+    usage: USAGE.COPY_SRC,
+    mappedAtCreation: true,
+  });
+  new Uint8Array(staging.getMappedRange()).set(bytes);
+  staging.unmap();
+  encoder(gpu).copyBufferToBuffer(staging, 0, dst, offset, bytes.byteLength);
+  gpu.staging.push(staging);
+}
+
 /** Rounded allocation size (pool bucket) of `bytes`. */
 export function bucketBytes(bytes: number): number {
   return Math.max(256, Math.ceil(bytes / 256) * 256);
@@ -65,9 +118,8 @@ export function takeBuffer(gpu: Gpu, bytes: number): GPUBuffer {
   const free = gpu.pool.get(size);
   const reused = free?.pop();
   if (reused) {
-    const enc = gpu.device.createCommandEncoder();
-    enc.clearBuffer(reused);
-    gpu.device.queue.submit([enc.finish()]);
+    // Cleared in order with the pending ops (which may still use it under its previous owner).
+    encoder(gpu).clearBuffer(reused);
     return reused;
   }
   return gpu.device.createBuffer({
@@ -101,10 +153,13 @@ export function pipelineFor(gpu: Gpu, code: string): GPUComputePipeline {
 }
 
 /**
- * Reserves a parameter slot and writes `words` into it. Reuse of a slot after the ring wraps is
- * safe: `writeBuffer` is ordered after every command buffer submitted before it.
+ * Reserves a parameter slot and writes `words` into it. `writeBuffer` lands before the pending
+ * encoder is submitted, so every slot is used once per batch: the batch is submitted before the
+ * ring would wrap into slots it still reads (later writes are ordered after that submit).
  */
 export function paramSlot(gpu: Gpu, words: Uint32Array): number {
+  if (gpu.ringUsed >= RING_SLOTS) flush(gpu);
+  gpu.ringUsed += 1;
   const offset = gpu.ringNext * PARAM_SLOT;
   gpu.ringNext = (gpu.ringNext + 1) % RING_SLOTS;
   gpu.device.queue.writeBuffer(gpu.ring, offset, words.buffer, words.byteOffset, words.byteLength);
@@ -118,6 +173,7 @@ export async function readBack(
   offset: number,
   bytes: number,
 ): Promise<ArrayBuffer> {
+  flush(gpu);
   const size = Math.max(4, bytes);
   const staging = gpu.device.createBuffer({ size, usage: USAGE.MAP_READ | USAGE.COPY_DST });
   const enc = gpu.device.createCommandEncoder();

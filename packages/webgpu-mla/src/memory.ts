@@ -3,7 +3,7 @@
  */
 import type { DType, HostData } from '@dcp/backend';
 import { dtypeBytes, numel } from '@dcp/backend';
-import { readBack, releaseBuffer, takeBuffer } from './gpu.js';
+import { readBack, releaseBuffer, stageWrite, takeBuffer } from './gpu.js';
 import { run } from './run.js';
 import {
   byteSize,
@@ -43,15 +43,9 @@ function checkHost(data: HostData, dtype: DType, field: string): void {
 
 /** Writes whole words of host data at a byte offset (pads a trailing half word with zeros). */
 function writeWords(owner: Owner, buffer: GPUBuffer, byteOffset: number, data: HostData): void {
-  let src: ArrayBufferView = data;
-  if (data.byteLength % 4 !== 0) {
-    const padded = new Uint8Array(data.byteLength + 2);
-    padded.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-    src = padded;
-  }
-  if (src.byteLength > 0) {
-    owner.gpu.device.queue.writeBuffer(buffer, byteOffset, src.buffer, src.byteOffset, src.byteLength);
-  }
+  const bytes = new Uint8Array(Math.ceil(data.byteLength / 4) * 4);
+  bytes.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+  stageWrite(owner.gpu, buffer, byteOffset, bytes);
 }
 
 /** A tensor holding `data`. */

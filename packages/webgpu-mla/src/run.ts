@@ -1,6 +1,6 @@
 /**
  * Kernel launcher: builds the WGSL of one op from its bindings and body, caches the pipeline by
- * the source text, and submits the op's passes in one command buffer.
+ * the source text, and records the op's passes into the device's pending encoder.
  *
  * Every binding is `array<u32>`; generated helpers give typed access with the view's offset:
  * `ld_x(i)` (f32, or i32 for i32 tensors), `raw_x(i)` (the 16 bits of a bf16/f16 element),
@@ -11,7 +11,16 @@
  */
 import type { DType } from '@dcp/backend';
 import { dtypeBytes } from '@dcp/backend';
-import { type Gpu, PARAM_SLOT, paramSlot, pipelineFor, releaseBuffer, takeBuffer } from './gpu.js';
+import {
+  encoder,
+  type Gpu,
+  opEncoded,
+  PARAM_SLOT,
+  paramSlot,
+  pipelineFor,
+  releaseBuffer,
+  takeBuffer,
+} from './gpu.js';
 import { count, is16, makeTensor, type Owner, type Storage, type WebGpuTensor } from './tensor.js';
 
 /** How a kernel uses a binding. */
@@ -128,7 +137,7 @@ ${k.body}
 }
 
 /** Encodes one pass (no scratch handling). Returns nothing when there is no work. */
-function encodePass(gpu: Gpu, enc: GPUCommandEncoder, k: Kernel): void {
+function encodePass(gpu: Gpu, k: Kernel): void {
   const size = k.size ?? 64;
   const groups = k.groups ?? Math.ceil((k.threads ?? 0) / size);
   if (groups === 0) return;
@@ -142,7 +151,7 @@ function encodePass(gpu: Gpu, enc: GPUCommandEncoder, k: Kernel): void {
   params.forEach(([, kind, v], j) => {
     words[9 + j] = bits(kind, v);
   });
-  const offset = paramSlot(gpu, words);
+  const offset = paramSlot(gpu, words); // may submit the pending work: take the encoder after
   const pipeline = pipelineFor(gpu, wgsl(k));
   const entries: GPUBindGroupEntry[] = [
     { binding: 0, resource: { buffer: gpu.ring, offset, size: PARAM_SLOT } },
@@ -151,7 +160,7 @@ function encodePass(gpu: Gpu, enc: GPUCommandEncoder, k: Kernel): void {
     entries.push({ binding: j + 1, resource: { buffer: b.t.storage.buffer } });
   });
   const group = gpu.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
-  const pass = enc.beginComputePass();
+  const pass = encoder(gpu).beginComputePass();
   pass.setPipeline(pipeline);
   pass.setBindGroup(0, group);
   const x = Math.min(groups, 65535);
@@ -159,7 +168,7 @@ function encodePass(gpu: Gpu, enc: GPUCommandEncoder, k: Kernel): void {
   pass.end();
 }
 
-/** A temporary buffer for one op, returned to the pool after the submit. */
+/** A temporary buffer for one op, returned to the pool once its passes are encoded. */
 export function tempTensor(
   owner: Owner,
   temps: GPUBuffer[],
@@ -174,12 +183,13 @@ export function tempTensor(
 }
 
 /** Copies the words holding view `t` to a temporary buffer (breaks read/write aliasing). */
-function detach(owner: Owner, enc: GPUCommandEncoder, temps: GPUBuffer[], t: WebGpuTensor): WebGpuTensor {
+function detach(owner: Owner, temps: GPUBuffer[], t: WebGpuTensor): WebGpuTensor {
   const bpe = dtypeBytes(t.dtype);
   const start = Math.floor((t.offset * bpe) / 4) * 4;
   const end = Math.ceil(((t.offset + count(t)) * bpe) / 4) * 4;
   const copy = tempTensor(owner, temps, [Math.max(1, (end - start) / bpe)], t.dtype);
-  if (end > start) enc.copyBufferToBuffer(t.storage.buffer, start, copy.storage.buffer, 0, end - start);
+  if (end > start)
+    encoder(owner.gpu).copyBufferToBuffer(t.storage.buffer, start, copy.storage.buffer, 0, end - start);
   return makeTensor(copy.storage, t.shape, t.dtype, t.offset - start / bpe, true);
 }
 
@@ -233,13 +243,12 @@ export function packKernel(src: WebGpuTensor, dst: WebGpuTensor): Kernel {
 }
 
 /**
- * Runs a sequence of kernels as one submit. 16-bit `write`/`rw` outputs go through f32 scratch
+ * Encodes a sequence of kernels into the pending command encoder. 16-bit `write`/`rw` outputs go through f32 scratch
  * (unpacked first for `rw` or `partial`, packed after); inputs that share a buffer with an
  * output are read from a copy.
  */
 export function run(owner: Owner, kernels: Kernel[]): void {
   const gpu = owner.gpu;
-  const enc = gpu.device.createCommandEncoder();
   const temps: GPUBuffer[] = [];
   for (const k of kernels) {
     const after: Kernel[] = [];
@@ -247,7 +256,7 @@ export function run(owner: Owner, kernels: Kernel[]): void {
       const access = b.access ?? 'read';
       if ((access === 'write' || access === 'rw') && is16(b.t.dtype)) {
         const scratch = tempTensor(owner, temps, b.t.shape, 'f32');
-        if (access === 'rw' || k.partial) encodePass(gpu, enc, unpackKernel(b.t, scratch));
+        if (access === 'rw' || k.partial) encodePass(gpu, unpackKernel(b.t, scratch));
         after.push(packKernel(scratch, b.t));
         return { ...b, t: scratch };
       }
@@ -258,12 +267,13 @@ export function run(owner: Owner, kernels: Kernel[]): void {
     );
     const final = binds.map((b) =>
       (b.access ?? 'read') === 'read' && written.has(b.t.storage.buffer)
-        ? { ...b, t: detach(owner, enc, temps, b.t) }
+        ? { ...b, t: detach(owner, temps, b.t) }
         : b,
     );
-    encodePass(gpu, enc, { ...k, binds: final });
-    for (const a of after) encodePass(gpu, enc, a);
+    encodePass(gpu, { ...k, binds: final });
+    for (const a of after) encodePass(gpu, a);
   }
-  gpu.device.queue.submit([enc.finish()]);
+  // Temporaries go back to the pool now: a later op that takes one clears it after these passes.
   for (const b of temps) releaseBuffer(gpu, b);
+  opEncoded(gpu);
 }
