@@ -6,6 +6,7 @@ import type {
   AttentionBackend,
   BackendCapabilities,
   BackendConfig,
+  BackendCreateOptions,
   BackendDescriptor,
   BackendRegistry,
   DType,
@@ -30,7 +31,7 @@ import {
   siluMul,
 } from './dense.js';
 import { createGpu, drainPool, flush, type Gpu, releaseBuffer } from './gpu.js';
-import { alloc, dispose, download, fill, reshape, sliceRows, upload, write } from './memory.js';
+import { alloc, dispose, download, fill, reshape, sliceRows, streamCopy, upload, write } from './memory.js';
 import { lseCombineA2a, lseCorrect, lsePack } from './merge.js';
 import { moeExperts, moeRoute } from './moe.js';
 import { arg, checkShape, count, makeTensor, type Owner, type WebGpuTensor } from './tensor.js';
@@ -58,6 +59,8 @@ export interface WebgpuMlaBackend extends AttentionBackend<WebGpuTensor, WebGpuT
   readonly adapter: WebGpuAdapterSummary;
   /** Wraps a host communicator (ThreadCommunicator) so collectives take and return WebGPU tensors. */
   wrapCommunicator(comm: Communicator<HostArray>): Communicator<WebGpuTensor>;
+  /** Copies `src`'s whole buffer into `dst`'s (same size) with a vec4 kernel: a bandwidth probe. */
+  streamCopy(src: WebGpuTensor, dst: WebGpuTensor): void;
 }
 
 /** Creates an instance on `gpu` (instances on one device share pipelines and the buffer pool). */
@@ -69,6 +72,7 @@ export function createWebgpuMlaBackend(gpu: Gpu, adapter: WebGpuAdapterSummary):
     capabilities: webgpuMlaCapabilities,
     adapter,
     wrapCommunicator: wrapHostCommunicator,
+    streamCopy: (s, d) => streamCopy(o, t(s, 'streamCopy src'), t(d, 'streamCopy dst')),
     destroy() {
       for (const s of o.live) {
         s.disposed = true;
@@ -152,7 +156,12 @@ function validate(config: BackendConfig): string[] {
  * The descriptor. Its factory requests the adapter and device once (shared by every instance it
  * creates, e.g. several ranks on one adapter) and rejects with the reason when there is none.
  */
-export function webgpuMlaDescriptor(opts: WebgpuMlaOptions): BackendDescriptor<WebGpuTensor, WebGpuTensor> & {
+export function webgpuMlaDescriptor(opts: WebgpuMlaOptions): Omit<
+  BackendDescriptor<WebGpuTensor, WebGpuTensor>,
+  'create'
+> & {
+  /** Creates an instance on the shared device. */
+  create(options?: BackendCreateOptions): Promise<WebgpuMlaBackend>;
   /** The adapter summary, or rejects with why there is none. */
   probe(): Promise<WebGpuAdapterSummary>;
   /** Destroys the shared device (instances become unusable). */

@@ -3,7 +3,7 @@
  */
 import type { DType, HostData } from '@dcp/backend';
 import { dtypeBytes, numel } from '@dcp/backend';
-import { readBack, releaseBuffer, stageWrite, takeBuffer } from './gpu.js';
+import { encoder, opEncoded, pipelineFor, readBack, releaseBuffer, stageWrite, takeBuffer } from './gpu.js';
 import { run } from './run.js';
 import {
   byteSize,
@@ -150,4 +150,43 @@ export function fill(owner: Owner, t: WebGpuTensor, value: number): void {
       threads: count(t),
     },
   ]);
+}
+
+const COPY_WGSL = `@group(0) @binding(0) var<storage, read> s: array<vec4<u32>>;
+@group(0) @binding(1) var<storage, read_write> d: array<vec4<u32>>;
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) g: vec3<u32>, @builtin(num_workgroups) n: vec3<u32>) {
+  let i = g.x + g.y * n.x * 256u;
+  if (i < arrayLength(&d)) { d[i] = s[i]; }
+}`;
+
+/**
+ * Copies all of `src`'s buffer into `dst`'s (same allocation size), 16 bytes per invocation:
+ * the plainest streaming kernel, used as the bandwidth ceiling in benchmarks.
+ */
+export function streamCopy(owner: Owner, src: WebGpuTensor, dst: WebGpuTensor): void {
+  const a = src.storage.buffer;
+  const b = dst.storage.buffer;
+  if (a.size !== b.size || a === b || src.isView || dst.isView) {
+    throw new RangeError(
+      'streamCopy: src and dst must be distinct whole tensors of the same allocation size',
+    );
+  }
+  const gpu = owner.gpu;
+  const pipeline = pipelineFor(gpu, COPY_WGSL);
+  const group = gpu.device.createBindGroup({
+    layout: pipeline.getBindGroupLayout(0),
+    entries: [
+      { binding: 0, resource: { buffer: a } },
+      { binding: 1, resource: { buffer: b } },
+    ],
+  });
+  const groups = Math.ceil(b.size / 16 / 256);
+  const pass = encoder(gpu).beginComputePass();
+  pass.setPipeline(pipeline);
+  pass.setBindGroup(0, group);
+  const x = Math.min(groups, 65535);
+  pass.dispatchWorkgroups(x, Math.ceil(groups / x), 1);
+  pass.end();
+  opEncoded(gpu);
 }
