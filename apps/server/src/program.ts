@@ -47,7 +47,11 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     await program.parseAsync(normalizeArgv(argv), { from: 'user' });
     return 0;
   } catch (error) {
-    if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : EXIT_USAGE;
+    if (error instanceof CommanderError) {
+      if (error.exitCode === 0) return 0;
+      // A result that fails its check (eval-ppl against its reference) is not a usage error.
+      return error.code === 'dcp.evalMismatch' ? 1 : EXIT_USAGE;
+    }
     if (isUsageError(error)) {
       io.err(`error: ${(error as Error).message}`);
       return EXIT_USAGE;

@@ -135,7 +135,7 @@ describe('dcp check-config', () => {
     const unknown = await run(['check-config', 'no-such-model']);
     expect(unknown.code).toBe(EXIT_USAGE);
     expect(unknown.err).toMatch(
-      /^error: model: no-such-model is neither a folder with config.json nor a preset \(tiny/,
+      /^error: model: no-such-model is neither a model name \(brown, tiny, deepseek-v2-lite\) nor a folder/,
     );
   });
 

@@ -83,14 +83,11 @@ export function describeLayout(config: EngineConfig, source: LayoutSource): stri
  * `@dcp/model` (`tiny`, `deepseek-v2-lite`), loaded only when needed.
  */
 export async function resolveModelConfig(model: string): Promise<ModelConfig> {
-  // A path (or anything on disk) is a folder; a bare name is looked up among the presets.
+  // A path (or anything on disk) is a folder; a bare name goes through the engine's resolution
+  // (a preset of @dcp/model, or `brown`).
   if (existsSync(model) || /[\\/]/.test(model)) return loadHfModelConfig(model);
-  const { PRESETS, loadPresetConfig } = await import('@dcp/model/node');
-  if ((PRESETS as readonly string[]).includes(model)) return loadPresetConfig(model);
-  throw new ConfigError(
-    `model: ${model} is neither a folder with config.json nor a preset (${PRESETS.join(', ')})`,
-    { field: 'model', flag: '--model' },
-  );
+  const { resolveModel } = await import('@dcp/engine/node');
+  return loadHfModelConfig(resolveModel(model, 'auto').dir);
 }
 
 /** The `--json` report: the validated config, the groups and each rank's place and heads. */
