@@ -54,6 +54,17 @@ export class AsyncLLM {
     this.kick();
   }
 
+  /** Aborts every request in flight; their streams end with an `abort` delta. */
+  abortAll(): void {
+    this.engine.abort([...this.streams.keys()]);
+    this.kick();
+  }
+
+  /** Number of requests being streamed. */
+  get numInFlight(): number {
+    return this.streams.size;
+  }
+
   /** Stops taking requests, aborts the ones in flight, and stops the ranks. */
   async shutdown(): Promise<void> {
     this.stopped = true;

@@ -9,7 +9,7 @@ import { intOption } from './cli-values.js';
 import { startEngine } from './engine-start.js';
 
 /** How long in-flight requests may run on after SIGINT/SIGTERM before they are aborted. */
-const SHUTDOWN_GRACE_MS = 10_000;
+const SHUTDOWN_GRACE_MS = Number(process.env.DCP_SHUTDOWN_GRACE_MS ?? 10_000);
 
 function version(): string {
   try {
@@ -59,16 +59,27 @@ export function registerServe(program: Command, io: CliIo): Command {
       maxLogLen,
       version: version(),
       metrics: createMetrics(created.engine, names[0]!),
+      active: { count: 0 },
     };
     const app = buildServer(ctx, { logger: { level: opts.logLevel as string } });
     let closing = false;
     const shutdown = async (signal: string) => {
       if (closing) return;
       closing = true;
-      io.err(`${signal}: shutting down (in-flight requests get ${SHUTDOWN_GRACE_MS / 1000} s)`);
-      const timer = setTimeout(() => void created.llm.shutdown(), SHUTDOWN_GRACE_MS);
+      io.err(
+        `${signal}: shutting down (in-flight requests get ${SHUTDOWN_GRACE_MS / 1000} s, then are aborted)`,
+      );
+      app.server.close(); // stop accepting connections
+      const waitIdle = async (ms: number) => {
+        const end = Date.now() + ms;
+        while (ctx.active.count > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+      };
+      await waitIdle(SHUTDOWN_GRACE_MS);
+      if (ctx.active.count > 0) {
+        created.llm.abortAll(); // their streams end with finish and [DONE]
+        await waitIdle(5_000);
+      }
       await app.close();
-      clearTimeout(timer);
       await created.llm.shutdown();
       process.exit(0);
     };

@@ -69,6 +69,11 @@ export function buildServer(ctx: ServerContext, opts: ServerOptions = {}): Fasti
   });
 
   app.addHook('onRequest', async (req, reply) => {
+    const active = ctx.active;
+    if (active && req.url.startsWith('/v1/')) {
+      active.count++;
+      reply.raw.once('close', () => active.count--);
+    }
     if (ctx.apiKey === null || !req.url.startsWith('/v1/')) return;
     if (req.headers.authorization !== `Bearer ${ctx.apiKey}`) {
       await reply

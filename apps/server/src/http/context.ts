@@ -17,4 +17,6 @@ export interface ServerContext {
   /** dcp's version, for `/version`. */
   version: string;
   metrics: Metrics;
+  /** HTTP requests on `/v1/*` whose response is not finished yet (for graceful shutdown). */
+  active?: { count: number };
 }
