@@ -65,7 +65,9 @@ export async function requestDevice(adapter: GPUAdapter): Promise<GPUDevice> {
       `adapter allows ${l.maxComputeInvocationsPerWorkgroup} invocations per workgroup; the kernels need 256`,
     );
   }
+  const features: GPUFeatureName[] = adapter.features.has('subgroups') ? ['subgroups' as GPUFeatureName] : [];
   return adapter.requestDevice({
+    requiredFeatures: features,
     requiredLimits: {
       maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
       maxBufferSize: l.maxBufferSize,

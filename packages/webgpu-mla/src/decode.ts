@@ -37,17 +37,85 @@ function pairLoader(dtype: string, fast: boolean): string {
   return `fn pair_c(e: u32) -> vec2<f32> { let w = B_c[(o_c() + e) >> 1u]; ${body} }`;
 }
 
+/** Scores and softmax, one invocation per (4 heads, key); one invocation per head for the softmax. */
+const SCORES_PLAIN = (W: number) => `    let g = lid / TK; let kk = lid % TK;
+    var sc = vec4<f32>(-3.0e38);
+    if (kk < cnt) {
+      sc = vec4<f32>(0.0);
+      let kb = kbase[kk];
+      for (var d2 = 0u; d2 < ${Math.floor(W / 2)}u; d2++) {
+        let kv = pair_c(kb + 2u * d2);
+        sc += qs[(2u * d2) * HG + g] * kv.x + qs[(2u * d2 + 1u) * HG + g] * kv.y;
+      }
+      ${W % 2 === 1 ? 'sc += qs[(W - 1u) * HG + g] * ld_c(kb + W - 1u);' : ''}
+    }
+    ps[kk * HG + g] = sc;
+    workgroupBarrier();
+    if (lid < HC) {
+      let pg = lid / 4u; let pj = lid % 4u;
+      var mt = mrun[lid];
+      for (var k = 0u; k < cnt; k++) { mt = max(mt, ps[k * HG + pg][pj]); }
+      let a = exp(mrun[lid] - mt);
+      var sum = 0.0;
+      for (var k = 0u; k < cnt; k++) { let p = exp(ps[k * HG + pg][pj] - mt); ps[k * HG + pg][pj] = p; sum += p; }
+      lrun[lid] = lrun[lid] * a + sum;
+      mrun[lid] = mt;
+      alpha[lid] = a;
+    }
+    workgroupBarrier();`;
+
+/**
+ * Scores with subgroups: one subgroup per key, its lanes across the latent (coalesced loads of
+ * two elements), `subgroupAdd` per 4 heads; then one subgroup per head for the tile's softmax
+ * (`subgroupMax`/`subgroupAdd` over the keys). Queries are stored head-group-major here.
+ */
+const SCORES_SUBGROUP = (W: number) => `    let nsg = ${NT}u / sgs; let sg = lid / sgs;
+    for (var kk = sg; kk < cnt; kk += nsg) {
+      let kb = kbase[kk];
+      var part: array<vec4<f32>, HG>;
+      // Zeroed explicitly: an implementation was seen keeping the previous iteration's values.
+      for (var g = 0u; g < HG; g++) { part[g] = vec4<f32>(0.0); }
+      for (var d2 = sgl; d2 < ${Math.floor(W / 2)}u; d2 += sgs) {
+        let kv = pair_c(kb + 2u * d2);
+        for (var g = 0u; g < HG; g++) { part[g] += qs[g * W + 2u * d2] * kv.x + qs[g * W + 2u * d2 + 1u] * kv.y; }
+      }
+      ${W % 2 === 1 ? 'if (sgl == 0u) { for (var g = 0u; g < HG; g++) { part[g] += qs[g * W + W - 1u] * ld_c(kb + W - 1u); } }' : ''}
+      for (var g = 0u; g < HG; g++) {
+        let s4 = subgroupAdd(part[g]);
+        if (sgl == 0u) { ps[kk * HG + g] = s4; }
+      }
+    }
+    workgroupBarrier();
+    for (var hh = sg; hh < HC; hh += nsg) {
+      let pg = hh / 4u; let pj = hh % 4u;
+      var lm = -3.0e38;
+      for (var k = sgl; k < cnt; k += sgs) { lm = max(lm, ps[k * HG + pg][pj]); }
+      let m0 = mrun[hh];
+      let mt = max(m0, subgroupMax(lm));
+      let a = exp(m0 - mt);
+      var ls = 0.0;
+      for (var k = sgl; k < cnt; k += sgs) { let p = exp(ps[k * HG + pg][pj] - mt); ps[k * HG + pg][pj] = p; ls += p; }
+      let sum = subgroupAdd(ls);
+      if (sgl == 0u) { lrun[hh] = lrun[hh] * a + sum; mrun[hh] = mt; alpha[hh] = a; }
+    }
+    workgroupBarrier();`;
+
 /**
  * The split kernel. Scores: invocation (g, k) computes 4 heads × 1 key, reading the key two
  * elements at a time and the 4 heads' query values as one vec4 (queries stored dim-major).
  * Values: invocation owns column pairs (2·lid, 2·lid + 1) + 512·c for every head, with the
  * softmax weights of 4 heads read as one vec4.
  */
-function splitKernel(HC: number, W: number, L: number, pair: string): { decl: string; body: string } {
+function splitKernel(
+  HC: number,
+  W: number,
+  L: number,
+  pair: string,
+  sub: boolean,
+): { decl: string; body: string } {
   const HG = HC / 4;
   const TK = NT / HG;
   const MAXC = Math.max(1, Math.ceil(L / (2 * NT)));
-  const W2 = Math.floor(W / 2);
   const decl = `const HC = ${HC}u; const HG = ${HG}u; const TK = ${TK}u; const W = ${W}u; const L = ${L}u;
 var<workgroup> qs: array<vec4<f32>, ${W * HG}>;
 var<workgroup> ps: array<vec4<f32>, ${TK * HG}>;
@@ -73,7 +141,7 @@ ${pair}`;
     let hh = e / W; let d = e % W; let h = h0 + hh;
     var v = 0.0;
     if (h < p_H()) { v = ld_q((t * p_H() + h) * W + d) * p_scale(); }
-    qs[d * HG + hh / 4u][hh % 4u] = v;
+    ${sub ? 'qs[(hh / 4u) * W + d][hh % 4u] = v;' : 'qs[d * HG + hh / 4u][hh % 4u] = v;'}
   }
   if (lid < HC) { mrun[lid] = -3.0e38; lrun[lid] = 0.0; }
   var acc: array<vec4<f32>, ${2 * MAXC * HG}>;
@@ -88,31 +156,7 @@ ${pair}`;
       kbase[lid] = (blk * p_B() + j % p_B()) * W;
     }
     workgroupBarrier();
-    let g = lid / TK; let kk = lid % TK;
-    var sc = vec4<f32>(-3.0e38);
-    if (kk < cnt) {
-      sc = vec4<f32>(0.0);
-      let kb = kbase[kk];
-      for (var d2 = 0u; d2 < ${W2}u; d2++) {
-        let kv = pair_c(kb + 2u * d2);
-        sc += qs[(2u * d2) * HG + g] * kv.x + qs[(2u * d2 + 1u) * HG + g] * kv.y;
-      }
-      ${W % 2 === 1 ? 'sc += qs[(W - 1u) * HG + g] * ld_c(kb + W - 1u);' : ''}
-    }
-    ps[kk * HG + g] = sc;
-    workgroupBarrier();
-    if (lid < HC) {
-      let pg = lid / 4u; let pj = lid % 4u;
-      var mt = mrun[lid];
-      for (var k = 0u; k < cnt; k++) { mt = max(mt, ps[k * HG + pg][pj]); }
-      let a = exp(mrun[lid] - mt);
-      var sum = 0.0;
-      for (var k = 0u; k < cnt; k++) { let p = exp(ps[k * HG + pg][pj] - mt); ps[k * HG + pg][pj] = p; sum += p; }
-      lrun[lid] = lrun[lid] * a + sum;
-      mrun[lid] = mt;
-      alpha[lid] = a;
-    }
-    workgroupBarrier();
+${sub ? SCORES_SUBGROUP(W) : SCORES_PLAIN(W)}
     for (var gg = 0u; gg < HG; gg++) {
       let a4 = vec4<f32>(alpha[4u * gg], alpha[4u * gg + 1u], alpha[4u * gg + 2u], alpha[4u * gg + 3u]);
       for (var c = 0u; c < ${2 * MAXC}u; c++) { acc[c * HG + gg] *= a4; }
@@ -214,7 +258,8 @@ export function mlaDecode(
   const po = alloc(o, [n * H * sp * L], 'f32', 'mlaDecode partials');
   const pl = alloc(o, [n * H * sp], 'f32', 'mlaDecode partial LSE');
   const fast = cache.dtype === 'f32' || (W % 2 === 0 && cache.offset % 2 === 0);
-  const k = splitKernel(HC, W, L, pairLoader(cache.dtype, fast));
+  const sub = o.gpu.subgroups;
+  const k = splitKernel(HC, W, L, pairLoader(cache.dtype, fast), sub);
   run(o, [
     {
       binds: [
@@ -240,6 +285,7 @@ export function mlaDecode(
       body: k.body,
       groups: n * nhc * sp,
       size: NT,
+      subgroups: sub,
     },
     {
       binds: [

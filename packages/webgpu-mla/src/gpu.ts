@@ -25,6 +25,8 @@ export interface Gpu {
   readonly maxBinding: number;
   /** Workgroup memory in bytes. */
   readonly maxWorkgroupStorage: number;
+  /** Whether kernels may use subgroup operations (the device was created with `subgroups`). */
+  readonly subgroups: boolean;
   /** Workgroups worth launching for one op (more splits of the KV on big GPUs). */
   readonly targetGroups: number;
   readonly pipelines: Map<string, GPUComputePipeline>;
@@ -49,6 +51,7 @@ export function createGpu(device: GPUDevice, software: boolean): Gpu {
     maxBinding: device.limits.maxStorageBufferBindingSize,
     maxWorkgroupStorage: device.limits.maxComputeWorkgroupStorageSize,
     targetGroups: software ? 8 : 512,
+    subgroups: device.features.has('subgroups'),
     pipelines: new Map(),
     pool: new Map(),
     ring: device.createBuffer({ size: PARAM_SLOT * RING_SLOTS, usage: USAGE.UNIFORM | USAGE.COPY_DST }),

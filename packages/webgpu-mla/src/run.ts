@@ -52,6 +52,8 @@ export interface Kernel {
   size?: number;
   /** Some elements of the 16-bit outputs are not written by the body (unpack them first). */
   partial?: boolean;
+  /** Uses subgroup builtins (`sgl` lane, `sgs` size); the device must have `subgroups`. */
+  subgroups?: boolean;
 }
 
 const F32 = new Float32Array(1);
@@ -100,10 +102,14 @@ function helpers(b: Bind, slot: number): string {
   return lines.join('\n');
 }
 
+const SUBGROUP_ARGS =
+  ',\n        @builtin(subgroup_invocation_id) sgl: u32, @builtin(subgroup_size) sgs: u32';
+
 /** The WGSL of a kernel (also its pipeline-cache key). */
 export function wgsl(k: Kernel): string {
   const size = k.size ?? 64;
   const parts = [
+    ...(k.subgroups ? ['enable subgroups;', 'diagnostic(off, subgroup_uniformity);'] : []),
     '@group(0) @binding(0) var<uniform> P: array<vec4<u32>, 16>;',
     'fn pu(k: u32) -> u32 { return P[k >> 2u][k & 3u]; }',
     'const NEG_INF_BITS: u32 = 0xff800000u;',
@@ -125,7 +131,7 @@ export function wgsl(k: Kernel): string {
   const guard = k.groups === undefined ? 'if (i >= pu(8u)) { return; }' : 'if (wg >= pu(8u)) { return; }';
   parts.push(`@compute @workgroup_size(${size})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) lid: u32) {
+        @builtin(local_invocation_index) lid: u32${k.subgroups ? SUBGROUP_ARGS : ''}) {
   _ = pu(0u);
 ${touch}
   let wg = wid.x + wid.y * nwg.x;
