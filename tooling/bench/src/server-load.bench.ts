@@ -8,13 +8,15 @@
  * `dcp:kv_cache_tokens_usage_perc{dcp_rank}` 0 (no leaked blocks).
  *
  * Baseline in the same run: the same 256 requests through `llm.generate` of the same engine
- * directly. Rounds alternate direct / server. Reported: requests/s of each, median and p95 of
+ * directly. Rounds alternate direct / server. Reported: requests/s of each, CPU seconds of the
+ * process (rank threads, server and the in-process client pool together), engine steps, median and p95 of
  * time-to-first-token and time-to-last-token (from the moment all requests were issued), and the
  * server/direct ratios — the latency the HTTP layer (JSON, SSE, tokenizing, fastify) adds.
  * Bounded: BENCH_TIMEOUT_S (default 600) aborts the whole run with exit code 1.
  *
  * Run: pnpm turbo run build --filter=@dcp/server... && pnpm --filter @dcp/bench exec tsx src/server-load.bench.ts
- * Env: BENCH_CONCURRENCY (256), BENCH_PROMPT (8 tokens), BENCH_MAX_TOKENS (8), BENCH_ROUNDS (2).
+ * Env: BENCH_CONCURRENCY (256), BENCH_PROMPT (8: seeded ids decoded to a text prompt, which the
+ * server and the direct path both tokenize), BENCH_MAX_TOKENS (8), BENCH_ROUNDS (3).
  */
 import { defaultEngineConfig } from '@dcp/config';
 import type { TextTokenizer } from '@dcp/engine';
@@ -33,7 +35,7 @@ const envInt = (name: string, d: number) => {
 const CONCURRENCY = envInt('BENCH_CONCURRENCY', 256);
 const PROMPT = envInt('BENCH_PROMPT', 8);
 const MAX_TOKENS = envInt('BENCH_MAX_TOKENS', 8);
-const ROUNDS = envInt('BENCH_ROUNDS', 2);
+const ROUNDS = envInt('BENCH_ROUNDS', 3);
 const TIMEOUT_S = envInt('BENCH_TIMEOUT_S', 600);
 
 /** Per request: ms from issuing all requests to its first and last token; its text. */
@@ -45,6 +47,9 @@ interface Sample {
 interface Round {
   wallMs: number;
   samples: Sample[];
+  /** CPU seconds of the whole process (driver, rank threads, HTTP clients); engine steps. */
+  cpuS?: number;
+  steps?: number;
 }
 
 /**
@@ -173,6 +178,12 @@ function metricValues(page: string, name: string): number[] {
     .map((l) => Number(l.split(' ').at(-1)));
 }
 
+const median = (xs: number[]) => {
+  const v = [...xs].sort((a, b) => a - b);
+  const m = v.length >> 1;
+  return v.length % 2 ? v[m]! : (v[m - 1]! + v[m]!) / 2;
+};
+
 const quantile = (xs: number[], q: number) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
@@ -203,11 +214,20 @@ async function main() {
     const ps = prompts(e.tokenizer);
     await direct(e, ps.slice(0, 4), 'warm');
     await viaServer(url, ps.slice(0, 4));
+    let steps = 0;
+    e.llm.onStep = () => void steps++;
+    const measure = async (f: () => Promise<Round>): Promise<Round> => {
+      const c0 = process.cpuUsage();
+      const s0 = steps;
+      const r = await f();
+      const u = process.cpuUsage(c0);
+      return { ...r, cpuS: (u.user + u.system) / 1e6, steps: steps - s0 };
+    };
     const d: Round[] = [];
     const s: Round[] = [];
     for (let r = 0; r < ROUNDS; r++) {
-      d.push(await direct(e, ps, `r${r}`));
-      s.push(await viaServer(url, ps));
+      d.push(await measure(() => direct(e, ps, `r${r}`)));
+      s.push(await measure(() => viaServer(url, ps)));
     }
     // Same greedy text per prompt over HTTP as from the engine directly.
     const want = d[0]!.samples.map((x) => x.text);
@@ -226,33 +246,49 @@ async function main() {
     };
     const health = (await fetch(`${url}/health`)).status;
 
-    const row = (name: string, rs: Round[]) => {
-      const all = rs.flatMap((r) => r.samples);
-      const ttft = all.map((x) => x.ttft);
-      const ttlt = all.map((x) => x.ttlt);
-      const ms = (xs: number[], q: number) => quantile(xs, q).toFixed(0);
-      const wall = rs.map((r) => r.wallMs).sort((a, b) => a - b)[rs.length >> 1]!;
+    /** One round's figures; a path's row is the median over its rounds. */
+    const figures = (r: Round) => {
+      const q = (k: 'ttft' | 'ttlt', p: number) =>
+        quantile(
+          r.samples.map((x) => x[k]),
+          p,
+        );
       return {
-        path: name,
-        'req/s': (CONCURRENCY / (wall / 1000)).toFixed(1),
-        'gen tok/s': ((CONCURRENCY * MAX_TOKENS) / (wall / 1000)).toFixed(1),
-        'TTFT p50 ms': ms(ttft, 0.5),
-        'TTFT p95 ms': ms(ttft, 0.95),
-        'TTLT p50 ms': ms(ttlt, 0.5),
-        'TTLT p95 ms': ms(ttlt, 0.95),
+        'req/s': CONCURRENCY / (r.wallMs / 1000),
+        'CPU s': r.cpuS ?? 0,
+        steps: r.steps ?? 0,
+        'TTFT p50 ms': q('ttft', 0.5),
+        'TTFT p95 ms': q('ttft', 0.95),
+        'TTLT p50 ms': q('ttlt', 0.5),
+        'TTLT p95 ms': q('ttlt', 0.95),
       };
     };
-    const rd = row('engine direct (llm.generate)', d);
-    const rsv = row('HTTP server (SSE, fetch pool)', s);
+    type Figures = ReturnType<typeof figures>;
+    const keys = Object.keys(figures(d[0]!)) as (keyof Figures)[];
+    const row = (path: string, rs: Round[]) => {
+      const f = rs.map(figures);
+      const out: Record<string, string> = { path };
+      for (const k of keys)
+        out[k] = median(f.map((x) => x[k])).toFixed(k === 'req/s' || k === 'CPU s' ? 1 : 0);
+      return out;
+    };
     console.log(
       `embedded default (tiny, dummy weights, tp2·dcp2), ${CONCURRENCY} concurrent streaming completions, ` +
-        `${PROMPT}-token prompts, max_tokens ${MAX_TOKENS}, greedy, ignore_eos; ${ROUNDS} rounds each (req/s: median round)`,
+        `text prompts of ${PROMPT} seeded ids, max_tokens ${MAX_TOKENS}, greedy, ignore_eos; ${ROUNDS} rounds, ` +
+        "direct and server alternating; each figure is the median over the rounds of that round's value",
     );
-    console.table([rd, rsv]);
-    const ratio = (k: keyof typeof rd) => (Number(rsv[k]) / Number(rd[k])).toFixed(2);
+    console.table([row('engine direct (llm.generate)', d), row('HTTP server (SSE, fetch pool)', s)]);
     console.log(
-      `server / direct: req/s ×${ratio('req/s')}, TTLT p50 ×${ratio('TTLT p50 ms')}, TTLT p95 ×${ratio('TTLT p95 ms')}, ` +
-        `TTFT p50 ×${ratio('TTFT p50 ms')}; added TTLT p50 ${(Number(rsv['TTLT p50 ms']) - Number(rd['TTLT p50 ms'])).toFixed(0)} ms`,
+      `round walls (s): direct ${d.map((r) => (r.wallMs / 1000).toFixed(1)).join(', ')}; server ${s.map((r) => (r.wallMs / 1000).toFixed(1)).join(', ')}`,
+    );
+    // Ratios of each round's server figure over the direct figure of the same round (adjacent in time).
+    const ratio = (k: keyof Figures) =>
+      `×${median(d.map((r, i) => figures(s[i]!)[k] / figures(r)[k])).toFixed(2)}`;
+    const added = median(d.map((r, i) => figures(s[i]!)['TTLT p50 ms'] - figures(r)['TTLT p50 ms']));
+    console.log(
+      `server / direct (median of per-round ratios): req/s ${ratio('req/s')}, CPU s ${ratio('CPU s')}, ` +
+        `engine steps ${ratio('steps')}, TTFT p50 ${ratio('TTFT p50 ms')}, TTLT p50 ${ratio('TTLT p50 ms')}, ` +
+        `TTLT p95 ${ratio('TTLT p95 ms')}; TTLT p50 added by the server ${added.toFixed(0)} ms`,
     );
     console.log(
       `all ${CONCURRENCY * ROUNDS} streams ended with data: [DONE]; text differing from the direct engine: ${mismatched}`,
