@@ -2,13 +2,14 @@
  * @dcp/cpu-mla: causal prefill attention (one request of N tokens, 8 heads, MLA shapes: q/k head
  * width 192 = 128 own + 64 shared `k_pe`, values 128) through the backend's `attention` op, against
  * a straightforward implementation of the same op kept here as the baseline (per query and head:
- * one score per key, softmax, then a weighted sum of value rows; the form cpu-mla had before its
- * tiled kernel). Both run in the same process on the same inputs; the outputs must agree to
+ * one score per key by a four-sum dot product, softmax, then a weighted sum of value rows; the form
+ * and inner loops cpu-mla had before its tiled kernel). Both run in the same process on the same inputs; the outputs must agree to
  * 1e-4 relative and the LSEs to 1e-4 absolute, then the CPU-time ratio baseline / backend is printed.
  *
  * Run: pnpm turbo run build --filter=@dcp/cpu-mla... && pnpm --filter @dcp/bench exec tsx src/cpu-mla-prefill.bench.ts
  * Options: --tokens 1024,2048,4096 (comma list), --rounds N (default 2: best of N per size;
- * the 4096 baseline alone takes about a minute of CPU on a shared 2-core host), --heads N (default 8).
+ * the 4096 baseline alone takes about a minute of CPU on a shared 2-core host), --heads N (default 8),
+ * --shape v2|tiny (head widths: v2 128 + 64 and v 128, the default; tiny 32 + 64 and v 32).
  */
 import { createCpuMlaBackend } from '@dcp/cpu-mla';
 
@@ -19,7 +20,8 @@ const opt = (name: string, dflt: string) => {
 const SIZES = opt('tokens', '1024,2048,4096').split(',').map(Number);
 const ROUNDS = Number(opt('rounds', '2'));
 const H = Number(opt('heads', '8'));
-const [DK, DR, DV] = [128, 64, 128];
+// DeepSeek-V2 head widths by default; `--shape tiny` takes the `tiny` preset's (32 + 64, v 32).
+const [DK, DR, DV] = opt('shape', 'v2') === 'tiny' ? [32, 64, 32] : [128, 64, 128];
 const DQ = DK + DR;
 
 /** CPU milliseconds of this process (steadier than wall time on a busy shared machine). */
@@ -41,7 +43,27 @@ function randoms(n: number, seed: number): Float32Array {
   return a;
 }
 
-/** The baseline: causal attention of one request, the plain way. */
+/** Dot product with four running sums (the baseline's inner loop). */
+function dot(a: Float32Array, ao: number, b: Float32Array, bo: number, n: number): number {
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
+  let p = 0;
+  for (; p + 3 < n; p += 4) {
+    s0 += a[ao + p]! * b[bo + p]!;
+    s1 += a[ao + p + 1]! * b[bo + p + 1]!;
+    s2 += a[ao + p + 2]! * b[bo + p + 2]!;
+    s3 += a[ao + p + 3]! * b[bo + p + 3]!;
+  }
+  for (; p < n; p++) s0 += a[ao + p]! * b[bo + p]!;
+  return s0 + s1 + s2 + s3;
+}
+
+/**
+ * The baseline: causal attention of one request the plain way, as cpu-mla computed it before its
+ * tiled kernel (per query and head: scores by dot products, softmax, value rows added in).
+ */
 function baseline(
   q: Float32Array,
   k: Float32Array,
@@ -60,10 +82,7 @@ function baseline(
       const oo = (i * H + h) * DV;
       let m = Number.NEGATIVE_INFINITY;
       for (let j = 0; j < vis; j++) {
-        const ko = (j * H + h) * DK;
-        let d = 0;
-        for (let p = 0; p < DK; p++) d += q[qo + p]! * k[ko + p]!;
-        for (let p = 0; p < DR; p++) d += q[qo + DK + p]! * kpe[j * DR + p]!;
+        const d = dot(q, qo, k, (j * H + h) * DK, DK) + dot(q, qo + DK, kpe, j * DR, DR);
         s[j] = d * scale;
         if (s[j]! > m) m = s[j]!;
       }
@@ -73,8 +92,9 @@ function baseline(
         sum += s[j]!;
       }
       out.fill(0, oo, oo + DV);
+      const inv = 1 / sum;
       for (let j = 0; j < vis; j++) {
-        const w = s[j]! / sum;
+        const w = s[j]! * inv;
         const vo = (j * H + h) * DV;
         for (let p = 0; p < DV; p++) out[oo + p]! += w * v[vo + p]!;
       }
