@@ -2,14 +2,16 @@
  * @dcp/cpu-mla: causal prefill attention (one request of N tokens, 8 heads, MLA shapes: q/k head
  * width 192 = 128 own + 64 shared `k_pe`, values 128) through the backend's `attention` op, against
  * a straightforward implementation of the same op kept here as the baseline (per query and head:
- * one score per key by a four-sum dot product, softmax, then a weighted sum of value rows; the form
- * and inner loops cpu-mla had before its tiled kernel). Both run in the same process on the same inputs; the outputs must agree to
- * 1e-4 relative and the LSEs to 1e-4 absolute, then the CPU-time ratio baseline / backend is printed.
+ * one score per key by a four-sum dot product, softmax, then a weighted sum of value rows; the
+ * form and inner loops cpu-mla had before its tiled kernel). Both run in the same process on the
+ * same inputs; the outputs must agree to 1e-4 relative and the LSEs to 1e-4 absolute, then the
+ * CPU-time ratio baseline / backend is printed.
  *
  * Run: pnpm turbo run build --filter=@dcp/cpu-mla... && pnpm --filter @dcp/bench exec tsx src/cpu-mla-prefill.bench.ts
  * Options: --tokens 1024,2048,4096 (comma list), --rounds N (default 2: best of N per size;
- * the 4096 baseline alone takes about a minute of CPU on a shared 2-core host), --heads N (default 8),
- * --shape v2|tiny (head widths: v2 128 + 64 and v 128, the default; tiny 32 + 64 and v 32).
+ * the 4096 baseline alone takes over a minute of CPU on a shared 2-core host), --heads N
+ * (default 8), --shape v2|tiny (head widths: v2 128 + 64 and v 128, the default; tiny 32 + 64
+ * and v 32).
  */
 import { createCpuMlaBackend } from '@dcp/cpu-mla';
 
