@@ -143,7 +143,7 @@ async function main() {
       };
     });
     console.log(
-      `tiny (dummy weights), ${REQUESTS} concurrent × (${PROMPT} prompt + ${GEN} generated, greedy, ignore EOS), ` +
+      `tiny (dummy weights, backend ${String(engines[0]!.rankInfo[0]?.backend)}), ${REQUESTS} concurrent × (${PROMPT} prompt + ${GEN} generated, greedy, ignore EOS), ` +
         `--kv-cache-memory-bytes ${KV_BYTES} per rank, median of ${ROUNDS} rounds`,
     );
     console.table(rows.map(({ _tps, _cps, _cap, ...r }) => r));

@@ -273,7 +273,7 @@ async function main() {
       return out;
     };
     console.log(
-      `embedded default (tiny, dummy weights, tp2·dcp2), ${CONCURRENCY} concurrent streaming completions, ` +
+      `embedded default (tiny, dummy weights, tp2·dcp2, backend ${String(e.rankInfo[0]?.backend)}), ${CONCURRENCY} concurrent streaming completions, ` +
         `text prompts of ${PROMPT} seeded ids, max_tokens ${MAX_TOKENS}, greedy, ignore_eos; ${ROUNDS} rounds, ` +
         "direct and server alternating; each figure is the median over the rounds of that round's value",
     );
