@@ -11,6 +11,7 @@ import { DeepseekV2Model, dummyWeightSource, rankLayout } from '@dcp/model';
 import { openHfModel } from '@dcp/model/node';
 import { makeTopology } from '@dcp/parallel-state';
 import { threadGroupsFor } from '@dcp/parallel-state/node';
+import { registerWebgpuMla, type WebgpuMlaBackend } from '@dcp/webgpu-mla';
 import type { LoadProgressMessage } from './executor/protocol.js';
 import { runWorkerLoop } from './executor/worker-loop.js';
 import { ModelRunner } from './runner/model-runner.js';
@@ -25,6 +26,9 @@ runWorkerLoop(async (raw) => {
   const { shard, dcp } = rankLayout(topology, d.rank, config, d.interleave);
   const registry = createBackendRegistry();
   registerCpuMla(registry);
+  // WebGPU only when asked for by name (`--attention-backend webgpu-mla`): probing Dawn costs a
+  // second at startup, and several ranks on worker threads do not work on it yet (tp1 does).
+  if (d.attentionBackend === 'webgpu-mla') registerWebgpuMla(registry, { allowSoftware: true });
   const selection = await selectBackend(
     registry,
     {
@@ -40,13 +44,16 @@ runWorkerLoop(async (raw) => {
     d.attentionBackend ? { name: d.attentionBackend } : {},
   );
   const backend = selection.backend;
+  // A device backend whose collectives must go through host arrays wraps the host communicators.
+  const gpu = 'wrapCommunicator' in backend ? (backend as unknown as WebgpuMlaBackend) : null;
+  const wrap = <C>(c: C): C => (gpu ? (gpu.wrapCommunicator(c as never) as unknown as C) : c);
   const opened = d.loadFormat === 'dummy' ? null : await openHfModel(d.modelDir);
   const model = await DeepseekV2Model.load({
     config,
     backend,
     shard,
     dcp,
-    comms: { tp: groups.tp, dcp: groups.dcp },
+    comms: { tp: wrap(groups.tp), dcp: wrap(groups.dcp) },
     dtype: d.dtype as FloatDType,
     dcpCombine: d.dcpCombine,
     source: opened?.source ?? dummyWeightSource(d.seed),
@@ -67,7 +74,7 @@ runWorkerLoop(async (raw) => {
     backend,
     config,
     layout: { blockSize: d.blockSize, dcp: topology.dcp, dcpRank: info.dcpRank, interleave: d.interleave },
-    pp: { comm: topology.pp > 1 ? groups.pp : null, rank: info.ppRank, size: topology.pp },
+    pp: { comm: topology.pp > 1 ? wrap(groups.pp) : null, rank: info.ppRank, size: topology.pp },
     isOutputRank: info.ppRank === topology.pp - 1 && info.tpRank === 0,
     dtype: d.dtype,
     info: {
