@@ -8,8 +8,8 @@ import type { CliIo } from '../io.js';
 import { startEngine } from './engine-start.js';
 
 /** Reads `{"prompt_token_ids": [...]}` lines; errors name the line and the field. */
-async function readPrompts(path: string, vocab: number): Promise<number[][]> {
-  const prompts: number[][] = [];
+async function readPrompts(path: string, vocab: number): Promise<{ ids: number[]; line: number }[]> {
+  const prompts: { ids: number[]; line: number }[] = [];
   const rl = createInterface({ input: createReadStream(path), crlfDelay: Number.POSITIVE_INFINITY });
   let n = 0;
   try {
@@ -33,7 +33,7 @@ async function readPrompts(path: string, vocab: number): Promise<number[][]> {
           { field: 'prompt_token_ids', flag: '--input' },
         );
       }
-      prompts.push(ids as number[]);
+      prompts.push({ ids: ids as number[], line: n });
     }
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
@@ -63,10 +63,10 @@ export function registerLogits(program: Command, io: CliIo): Command {
     const created = await startEngine(config, io);
     try {
       const prompts = await readPrompts(opts.input as string, created.modelConfig.vocabSize);
-      for (const [i, p] of prompts.entries()) {
+      for (const { ids: p, line } of prompts) {
         if (p.length >= created.maxModelLen) {
           throw new ConfigError(
-            `--input line ${i + 1}: ${p.length} tokens exceed --max-model-len ${created.maxModelLen}`,
+            `--input line ${line}: ${p.length} tokens exceed --max-model-len ${created.maxModelLen}`,
             {
               field: 'prompt_token_ids',
               flag: '--input',
@@ -75,7 +75,7 @@ export function registerLogits(program: Command, io: CliIo): Command {
         }
       }
       const rows = await Promise.all(
-        prompts.map(async (p, i) => {
+        prompts.map(async ({ ids: p }, i) => {
           const out: Float32Array[] = [];
           for await (const d of created.llm.generate({
             requestId: `logits-${i}`,

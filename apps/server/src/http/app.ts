@@ -56,7 +56,14 @@ function toResponse(ctx: ServerContext, e: unknown): { status: number; body: Ret
 
 /** Builds the OpenAI-compatible server (not listening yet: call `listen`). */
 export function buildServer(ctx: ServerContext, opts: ServerOptions = {}): FastifyInstance {
-  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: opts.bodyLimit ?? 16 * 1024 * 1024 });
+  const app = Fastify({
+    logger: opts.logger ?? false,
+    bodyLimit: opts.bodyLimit ?? 16 * 1024 * 1024,
+    // Validate, never convert: `"max_tokens": "3"` is a 400, and token ids stay token ids.
+    ajv: { customOptions: { coerceTypes: false } },
+  });
+  // JSON only: any other content type is refused with a clear message.
+  app.removeContentTypeParser('text/plain');
 
   app.setErrorHandler((e, req, reply) => {
     const { status, body } = toResponse(ctx, e);

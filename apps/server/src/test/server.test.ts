@@ -291,3 +291,50 @@ describe('disconnects and metrics', () => {
     expect((await fetch(`${s.url}/health`)).status).toBe(200);
   });
 });
+
+describe('types are validated, never converted', () => {
+  const post = (body: unknown) =>
+    fetch(`${s.url}/v1/completions`, {
+      method: 'POST',
+      body: JSON.stringify(body),
+      headers: { 'content-type': 'application/json' },
+    });
+
+  it('keeps one prompt of token ids as one prompt', async () => {
+    const r = (await (await post({ prompt: [5, 6, 7], max_tokens: 2, temperature: 0 })).json()) as {
+      choices: { text: string }[];
+      usage: { prompt_tokens: number };
+    };
+    expect(r.choices).toHaveLength(1);
+    expect(r.usage.prompt_tokens).toBe(3);
+    expect(r.choices[0]!.text).toBe(s.tokenizer.decode(greedy([5, 6, 7], 2)));
+    const one = (await (await post({ prompt: [[5, 6, 7]], max_tokens: 2, temperature: 0 })).json()) as {
+      choices: { text: string }[];
+    };
+    expect(one.choices.map((c) => c.text)).toEqual(r.choices.map((c) => c.text));
+  });
+
+  it('refuses strings for numbers, booleans for prompts and numbers for chat content', async () => {
+    for (const [body, param] of [
+      [{ prompt: 'x', max_tokens: '3' }, 'max_tokens'],
+      [{ prompt: true }, 'prompt'],
+    ] as const) {
+      const r = await post(body);
+      expect(r.status, JSON.stringify(body)).toBe(400);
+      expect(((await r.json()) as { error: { param: string } }).error.param).toBe(param);
+    }
+    const chat = await fetch(`${s.url}/v1/chat/completions`, {
+      method: 'POST',
+      body: JSON.stringify({ messages: [{ role: 'user', content: 5 }] }),
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(chat.status).toBe(400);
+    const text = await fetch(`${s.url}/v1/completions`, {
+      method: 'POST',
+      body: 'x',
+      headers: { 'content-type': 'text/plain' },
+    });
+    expect(text.status).toBe(400);
+    expect(((await text.json()) as { error: { message: string } }).error.message).toMatch(/Content-Type/);
+  });
+});

@@ -69,7 +69,8 @@ export class ThreadExecutor {
         reject(e);
       };
       for (let rank = 0; rank < worldSize; rank++) {
-        const w = new Worker(workerUrl, { workerData: workerData(rank) });
+        // Ranks run built JavaScript: they take none of the parent's Node flags (e.g. --input-type).
+        const w = new Worker(workerUrl, { workerData: workerData(rank), execArgv: [] });
         w.on('message', (m: WorkerMessage) => {
           if (m.type === 'progress') this.opts.onProgress?.(m);
           else if (m.type === 'ready') {

@@ -130,6 +130,7 @@ export async function createEngine(
     onRankDeath: (rank) => reportRankExit(comm, rank, 1),
     onProgress: (m) => {
       progress.set(m.rank, m);
+      if (progress.size < topology.worldSize) return; // totals are known once every rank reported
       let done = 0;
       let total = 0;
       for (const p of progress.values()) {
