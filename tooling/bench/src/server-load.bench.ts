@@ -24,7 +24,7 @@ import type { CreatedEngine } from '@dcp/engine/node';
 import { createEngine } from '@dcp/engine/node';
 // The HTTP layer is not a package export of @dcp/server (its `.` entry is the CLI program), so the
 // bench loads it from source; tsx compiles it and it resolves @dcp/engine like the server does.
-import { buildServer, createMetrics, type ServerContext } from '../../../apps/server/src/http/index.js';
+import { buildServer, createMetrics, type ServerContext } from '@dcp/server';
 
 const envInt = (name: string, d: number) => {
   const v = process.env[name];
