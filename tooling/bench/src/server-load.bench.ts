@@ -22,8 +22,6 @@ import { defaultEngineConfig } from '@dcp/config';
 import type { TextTokenizer } from '@dcp/engine';
 import type { CreatedEngine } from '@dcp/engine/node';
 import { createEngine } from '@dcp/engine/node';
-// The HTTP layer is not a package export of @dcp/server (its `.` entry is the CLI program), so the
-// bench loads it from source; tsx compiles it and it resolves @dcp/engine like the server does.
 import { buildServer, createMetrics, type ServerContext } from '@dcp/server';
 
 const envInt = (name: string, d: number) => {
