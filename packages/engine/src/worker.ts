@@ -7,6 +7,7 @@ import { parentPort } from 'node:worker_threads';
 import { createBackendRegistry, type FloatDType, selectBackend } from '@dcp/backend';
 import { loadHfModelConfig } from '@dcp/config/node';
 import { registerCpuMla } from '@dcp/cpu-mla';
+import { registerFlashMlaCuda } from '@dcp/flashmla-cuda';
 import { DeepseekV2Model, dummyWeightSource, rankLayout } from '@dcp/model';
 import { openHfModel } from '@dcp/model/node';
 import { makeTopology } from '@dcp/parallel-state';
@@ -26,6 +27,8 @@ runWorkerLoop(async (raw) => {
   const { shard, dcp } = rankLayout(topology, d.rank, config, d.interleave);
   const registry = createBackendRegistry();
   registerCpuMla(registry);
+  // Registered so that selection says why it is not used (no GPU, or ops of the whole model not written yet).
+  registerFlashMlaCuda(registry);
   // WebGPU only when asked for by name (`--attention-backend webgpu-mla`): probing Dawn costs a
   // second at startup, and several ranks on worker threads do not work on it yet (tp1 does).
   if (d.attentionBackend === 'webgpu-mla') registerWebgpuMla(registry, { allowSoftware: true });
