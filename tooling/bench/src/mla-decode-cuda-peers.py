@@ -2,7 +2,9 @@
 
 Measures the two ceilings (device-to-device copy, bf16 matmul), then for every shape plain torch
 and, when their sources were placed in the git-ignored .peers/ folder for the run, vLLM's Triton
-MLA decode kernel (4 splits as vLLM calls it, and the best of a split sweep) and FlashMLA.
+MLA decode kernel (4 splits as vLLM calls it, and the best of a split sweep) and FlashMLA (its
+`flash_mla` module, already built, imported as installed or from .peers/FlashMLA; skipped with the
+reason printed when it cannot be imported).
 Timing: CUDA graphs, cold L2 (a 256 MiB memset before every replay), CUDA events, median.
 Error: relative L2 error against a float64 reference on the first two requests.
 Writes JSON to argv[1].
@@ -100,14 +102,21 @@ def load_triton():
 
 
 def load_flashmla():
+    """FlashMLA's `flash_mla` module if it can be imported (installed, or built in .peers/FlashMLA).
+
+    Returns (module, None) or (None, reason); nothing here builds it.
+    """
+    local = os.path.join(PEERS, "FlashMLA")
+    if os.path.isdir(local) and local not in sys.path:
+        sys.path.insert(0, local)
     try:
-        sys.path.insert(0, os.path.join(PEERS, "FlashMLA"))
         import flash_mla  # noqa: PLC0415
 
-        return flash_mla
+        return flash_mla, None
     except Exception as e:  # noqa: BLE001
-        log("FlashMLA not available:", e)
-        return None
+        reason = f"not importable ({type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else ''})"
+        log("FlashMLA skipped:", reason)
+        return None, reason
 
 
 def reference(q, cache, table, s, req):
@@ -201,7 +210,10 @@ def main():
     t0 = time.time()
     bw, mm = ceilings()
     log(f"ceilings: copy {bw / 1e12:.2f} TB/s, bf16 matmul {mm / 1e12:.0f} TFLOP/s")
-    triton_mod, flash_mla = load_triton(), load_flashmla()
+    triton_mod = load_triton()
+    flash_mla, flash_skip = load_flashmla()
+    if flash_mla is not None:
+        log("FlashMLA:", getattr(flash_mla, "__file__", "?"))
     results = []
     for h, b, s in shapes:
         iters = 30 if b * s <= 32 * 16384 else 10
@@ -216,6 +228,7 @@ def main():
         "matmulFlopPerS": mm,
         "haveTriton": triton_mod is not None,
         "haveFlashMla": flash_mla is not None,
+        "flashmlaSkip": flash_skip,
         "seconds": time.time() - t0,
         "shapes": results,
     }

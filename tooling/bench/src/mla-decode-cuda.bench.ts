@@ -57,6 +57,7 @@ interface PeerRun {
   matmulFlopPerS: number;
   haveTriton: boolean;
   haveFlashMla: boolean;
+  flashmlaSkip?: string | null;
   shapes: Peer[];
 }
 
@@ -187,6 +188,7 @@ rows.push(
   '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
 );
 const notes = new Set<string>();
+if (peers && !peers.haveFlashMla) notes.add(`FlashMLA: skipped, ${peers.flashmlaSkip ?? 'not importable'}`);
 for (const [h, b, s] of shapes) {
   const iters = b * s <= 32 * 16384 ? 30 : 10;
   const o = await ours(rank, h, b, s, iters, flush);
