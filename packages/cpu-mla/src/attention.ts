@@ -103,7 +103,8 @@ export function mlaDecode(
           const j = j0 + jj;
           let h = h0;
           for (; h + 3 < h1; h += 4) {
-            dot42(Q, qo + h * width, width, K, ka, kb, width, d8);
+            const q = qo + h * width;
+            dot42(Q, q, q + width, q + 2 * width, q + 3 * width, K, ka, kb, width, d8);
             for (let r = 0; r < 4; r++) {
               S[(h + r) * len + j] = scale * d8[2 * r]!;
               S[(h + r) * len + j + 1] = scale * d8[2 * r + 1]!;
@@ -119,7 +120,8 @@ export function mlaDecode(
           const j = j0 + jj;
           let h = h0;
           for (; h + 3 < h1; h += 4) {
-            dot4(Q, qo + h * width, width, K, ko, width, d4);
+            const q = qo + h * width;
+            dot4(Q, q, q + width, q + 2 * width, q + 3 * width, K, ko, width, d4);
             S[h * len + j] = scale * d4[0]!;
             S[(h + 1) * len + j] = scale * d4[1]!;
             S[(h + 2) * len + j] = scale * d4[2]!;

@@ -12,9 +12,8 @@ const NB = 64;
 /**
  * `O[oOff + i·ldo + j] = Σ_p X[xOff + i·ldx + p] · W[wOff + j·k + p]` for `i < n`, `j < m`.
  * `wbuf` must hold at least `4·k` floats (used only for 16-bit weights). Blocks of NB x rows
- * go against four weight rows at a time, as 4 x rows × 2 weight rows with eight sums in registers
- * (left-over x rows one at a time against the four); each output is one sequential float64 sum
- * over `p`.
+ * go against four weight rows at a time, as 4 x rows × 2 weight rows (`dot42`; left-over x rows
+ * one at a time against the four, `dot4`); each output is one sequential float64 sum over `p`.
  */
 export function gemmNT(
   X: Float32Array,
@@ -33,6 +32,7 @@ export function gemmNT(
 ): void {
   const direct = wDtype === 'f32';
   const Wf = direct ? (W as Float32Array) : wbuf;
+  const d8 = new Float64Array(8);
   for (let i0 = 0; i0 < n; i0 += NB) {
     const i1 = Math.min(n, i0 + NB);
     for (let j = 0; j < m; j += 4) {
@@ -47,52 +47,19 @@ export function gemmNT(
       let i = i0;
       for (; i + 3 < i1; i += 4) {
         const a0 = xOff + i * ldx;
-        const a1 = a0 + ldx;
-        const a2 = a1 + ldx;
-        const a3 = a2 + ldx;
         const o = oOff + i * ldo + j;
         for (let c = 0; c < rows; c += 2) {
           // An odd last weight row pairs with itself (computed twice, stored once).
           const two = c + 1 < rows;
           const w0 = b0 + c * k;
-          const w1 = two ? w0 + k : w0;
-          let s0 = 0;
-          let s1 = 0;
-          let s2 = 0;
-          let s3 = 0;
-          let t0 = 0;
-          let t1 = 0;
-          let t2 = 0;
-          let t3 = 0;
-          for (let p = 0; p < k; p++) {
-            const x = Wf[w0 + p]!;
-            const y = Wf[w1 + p]!;
-            const x0 = X[a0 + p]!;
-            const x1 = X[a1 + p]!;
-            const x2 = X[a2 + p]!;
-            const x3 = X[a3 + p]!;
-            s0 += x0 * x;
-            s1 += x1 * x;
-            s2 += x2 * x;
-            s3 += x3 * x;
-            t0 += x0 * y;
-            t1 += x1 * y;
-            t2 += x2 * y;
-            t3 += x3 * y;
+          dot42(X, a0, a0 + ldx, a0 + 2 * ldx, a0 + 3 * ldx, Wf, w0, two ? w0 + k : w0, k, d8);
+          for (let r = 0; r < 4; r++) {
+            O[o + r * ldo + c] = d8[2 * r]!;
+            if (two) O[o + r * ldo + c + 1] = d8[2 * r + 1]!;
           }
-          const oc = o + c;
-          O[oc] = s0;
-          O[oc + ldo] = s1;
-          O[oc + 2 * ldo] = s2;
-          O[oc + 3 * ldo] = s3;
-          if (!two) break;
-          O[oc + 1] = t0;
-          O[oc + ldo + 1] = t1;
-          O[oc + 2 * ldo + 1] = t2;
-          O[oc + 3 * ldo + 1] = t3;
         }
       }
-      for (; i < i1; i++) rowNT(X, xOff + i * ldx, Wf, b0, rows, k, O, oOff + i * ldo + j);
+      for (; i < i1; i++) rowNT(X, xOff + i * ldx, Wf, b0, rows, k, O, oOff + i * ldo + j, d8);
     }
   }
 }
@@ -107,26 +74,14 @@ function rowNT(
   k: number,
   O: Float32Array,
   o: number,
+  d4: Float64Array,
 ): void {
   // Missing weight rows repeat the last one (computed, never stored).
   const b1 = rows > 1 ? b0 + k : b0;
   const b2 = rows > 2 ? b1 + k : b1;
   const b3 = rows > 3 ? b2 + k : b2;
-  let s0 = 0;
-  let s1 = 0;
-  let s2 = 0;
-  let s3 = 0;
-  for (let p = 0; p < k; p++) {
-    const x = X[a + p]!;
-    s0 += x * W[b0 + p]!;
-    s1 += x * W[b1 + p]!;
-    s2 += x * W[b2 + p]!;
-    s3 += x * W[b3 + p]!;
-  }
-  O[o] = s0;
-  if (rows > 1) O[o + 1] = s1;
-  if (rows > 2) O[o + 2] = s2;
-  if (rows > 3) O[o + 3] = s3;
+  dot4(W, b0, b1, b2, b3, X, a, k, d4);
+  for (let r = 0; r < rows; r++) O[o + r] = d4[r]!;
 }
 
 /** Dot product of `n` floats at `a[ao..]` and `b[bo..]`, four accumulators. */
@@ -159,28 +114,27 @@ export function axpy(
 }
 
 /**
- * Four dot products sharing one row: `out[k] = Σ_p a[ao + k·stride + p] · b[bo + p]` for
- * `k < 4` (loads each `b` value once for four rows).
+ * Four dot products sharing one row: `out[k] = Σ_p a[a_k + p] · b[bo + p]` for the four rows
+ * starting at `a0..a3` of `a` (loads each `b` value once for four rows).
  */
 export function dot4(
   a: Float32Array,
-  ao: number,
-  stride: number,
+  a0: number,
+  a1: number,
+  a2: number,
+  a3: number,
   b: Float32Array,
   bo: number,
   n: number,
   out: Float64Array,
 ): void {
-  const a1 = ao + stride;
-  const a2 = a1 + stride;
-  const a3 = a2 + stride;
   let s0 = 0;
   let s1 = 0;
   let s2 = 0;
   let s3 = 0;
   for (let p = 0; p < n; p++) {
     const x = b[bo + p]!;
-    s0 += a[ao + p]! * x;
+    s0 += a[a0 + p]! * x;
     s1 += a[a1 + p]! * x;
     s2 += a[a2 + p]! * x;
     s3 += a[a3 + p]! * x;
@@ -217,22 +171,21 @@ export function axpy4(
 }
 
 /**
- * Four rows against two: `out[2r + c] = Σ_p a[ao + r·stride + p] · b[bc + p]` for `r < 4` and
- * `c < 2` (`b0`, `b1` the two `b` rows), eight sums in registers.
+ * Four rows against two: `out[2r + c] = Σ_p a[a_r + p] · b[b_c + p]` for the four rows starting
+ * at `a0..a3` of `a` and the two rows `b0`, `b1` of `b`; eight sums in registers.
  */
 export function dot42(
   a: Float32Array,
-  ao: number,
-  stride: number,
+  a0: number,
+  a1: number,
+  a2: number,
+  a3: number,
   b: Float32Array,
   b0: number,
   b1: number,
   n: number,
   out: Float64Array,
 ): void {
-  const a1 = ao + stride;
-  const a2 = a1 + stride;
-  const a3 = a2 + stride;
   let s0 = 0;
   let s1 = 0;
   let s2 = 0;
@@ -244,7 +197,7 @@ export function dot42(
   for (let p = 0; p < n; p++) {
     const x = b[b0 + p]!;
     const y = b[b1 + p]!;
-    const q0 = a[ao + p]!;
+    const q0 = a[a0 + p]!;
     const q1 = a[a1 + p]!;
     const q2 = a[a2 + p]!;
     const q3 = a[a3 + p]!;

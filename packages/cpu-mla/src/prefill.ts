@@ -6,6 +6,7 @@
  * bounds each quad's key range, so masked key blocks are never touched.
  */
 import type { Tensor, VarlenMeta } from '@dcp/backend';
+import { dot4, dot42 } from './gemm.js';
 import type { Scratch } from './scratch.js';
 import { arg, commit, expectNumel, f32, i32, lastDim, outF32 } from './tensor.js';
 
@@ -56,7 +57,7 @@ export function attention(
   const O = outF32(out, 'attention out');
   const LS = Lt.data as Float32Array;
   const sums = new Float64Array(8);
-  const acc = new Float64Array(4);
+  const acc = new Float64Array(8);
   const hq = H * dq;
   const hv = H * dv;
   for (let r = 0; r < R; r++) {
@@ -95,7 +96,7 @@ export function attention(
         }
         // Rows past the request's end repeat its last query (computed, never stored).
         const stepQ = (rr: number) => Math.min(rr, nr - 1) * hq;
-        scores4(Q, qo, qo + stepQ(1), qo + stepQ(2), qo + stepQ(3), KP, dq, top, scale, P, kLen);
+        scores4(Q, qo, qo + stepQ(1), qo + stepQ(2), qo + stepQ(3), KP, dq, top, scale, P, kLen, acc);
         softmax4(P, kLen, top, nr, vis, i, sums);
         values4(P, kLen, VT, kLen, dv, nr, vis, i, sums, acc, O, oo, hv);
         for (let rr = 0; rr < nr; rr++) {
@@ -110,7 +111,7 @@ export function attention(
 
 /**
  * `P[r·ld + j] = scale · (q_r · KP[j])` for four query rows (offsets `a0..a3` in `Q`) and keys
- * `j < n`: two keys at a time, eight running sums in registers.
+ * `j < n`: two keys at a time (`dot42`), `d8` an 8-value scratch.
  */
 function scores4(
   Q: Float32Array,
@@ -124,61 +125,19 @@ function scores4(
   scale: number,
   P: Float32Array,
   ld: number,
+  d8: Float64Array,
 ): void {
   let j = 0;
   for (; j + 1 < n; j += 2) {
-    const b0 = j * d;
-    const b1 = b0 + d;
-    let s0 = 0;
-    let s1 = 0;
-    let s2 = 0;
-    let s3 = 0;
-    let t0 = 0;
-    let t1 = 0;
-    let t2 = 0;
-    let t3 = 0;
-    for (let p = 0; p < d; p++) {
-      const x = KP[b0 + p]!;
-      const y = KP[b1 + p]!;
-      const q0 = Q[a0 + p]!;
-      const q1 = Q[a1 + p]!;
-      const q2 = Q[a2 + p]!;
-      const q3 = Q[a3 + p]!;
-      s0 += q0 * x;
-      s1 += q1 * x;
-      s2 += q2 * x;
-      s3 += q3 * x;
-      t0 += q0 * y;
-      t1 += q1 * y;
-      t2 += q2 * y;
-      t3 += q3 * y;
+    dot42(Q, a0, a1, a2, a3, KP, j * d, (j + 1) * d, d, d8);
+    for (let r = 0; r < 4; r++) {
+      P[r * ld + j] = scale * d8[2 * r]!;
+      P[r * ld + j + 1] = scale * d8[2 * r + 1]!;
     }
-    P[j] = scale * s0;
-    P[ld + j] = scale * s1;
-    P[2 * ld + j] = scale * s2;
-    P[3 * ld + j] = scale * s3;
-    P[j + 1] = scale * t0;
-    P[ld + j + 1] = scale * t1;
-    P[2 * ld + j + 1] = scale * t2;
-    P[3 * ld + j + 1] = scale * t3;
   }
   if (j < n) {
-    const b0 = j * d;
-    let s0 = 0;
-    let s1 = 0;
-    let s2 = 0;
-    let s3 = 0;
-    for (let p = 0; p < d; p++) {
-      const x = KP[b0 + p]!;
-      s0 += Q[a0 + p]! * x;
-      s1 += Q[a1 + p]! * x;
-      s2 += Q[a2 + p]! * x;
-      s3 += Q[a3 + p]! * x;
-    }
-    P[j] = scale * s0;
-    P[ld + j] = scale * s1;
-    P[2 * ld + j] = scale * s2;
-    P[3 * ld + j] = scale * s3;
+    dot4(Q, a0, a1, a2, a3, KP, j * d, d, d8);
+    for (let r = 0; r < 4; r++) P[r * ld + j] = scale * d8[r]!;
   }
 }
 
@@ -237,61 +196,22 @@ function values4(
   ldo: number,
 ): void {
   const common = vis(i);
-  const p1 = ld;
-  const p2 = 2 * ld;
-  const p3 = 3 * ld;
   for (let c = 0; c < dv; c += 2) {
     const two = c + 1 < dv;
     const b0 = c * ldv;
     const b1 = two ? b0 + ldv : b0;
-    let s0 = 0;
-    let s1 = 0;
-    let s2 = 0;
-    let s3 = 0;
-    let t0 = 0;
-    let t1 = 0;
-    let t2 = 0;
-    let t3 = 0;
-    for (let j = 0; j < common; j++) {
-      const x = VT[b0 + j]!;
-      const y = VT[b1 + j]!;
-      const w0 = P[j]!;
-      const w1 = P[p1 + j]!;
-      const w2 = P[p2 + j]!;
-      const w3 = P[p3 + j]!;
-      s0 += w0 * x;
-      s1 += w1 * x;
-      s2 += w2 * x;
-      s3 += w3 * x;
-      t0 += w0 * y;
-      t1 += w1 * y;
-      t2 += w2 * y;
-      t3 += w3 * y;
-    }
-    acc[0] = s0;
-    acc[1] = s1;
-    acc[2] = s2;
-    acc[3] = s3;
-    for (let r = 0; r < nr; r++) {
-      const n = vis(i + r);
-      const po = r * ld;
-      let a = acc[r]!;
-      for (let j = common; j < n; j++) a += P[po + j]! * VT[b0 + j]!;
-      const inv = sums[r] === 0 ? 0 : 1 / sums[r]!;
-      O[oo + r * ldo + c] = a * inv;
-    }
-    if (!two) break;
-    acc[0] = t0;
-    acc[1] = t1;
-    acc[2] = t2;
-    acc[3] = t3;
-    for (let r = 0; r < nr; r++) {
-      const n = vis(i + r);
-      const po = r * ld;
-      let a = acc[r]!;
-      for (let j = common; j < n; j++) a += P[po + j]! * VT[b1 + j]!;
-      const inv = sums[r] === 0 ? 0 : 1 / sums[r]!;
-      O[oo + r * ldo + c + 1] = a * inv;
+    // Keys every row sees: four rows × two columns (an odd last column pairs with itself).
+    dot42(P, 0, ld, 2 * ld, 3 * ld, VT, b0, b1, common, acc);
+    for (let half = 0; half < (two ? 2 : 1); half++) {
+      const b = half === 0 ? b0 : b1;
+      for (let r = 0; r < nr; r++) {
+        const n = vis(i + r);
+        const po = r * ld;
+        let a = acc[2 * r + half]!;
+        for (let j = common; j < n; j++) a += P[po + j]! * VT[b + j]!;
+        const inv = sums[r] === 0 ? 0 : 1 / sums[r]!;
+        O[oo + r * ldo + c + half] = a * inv;
+      }
     }
   }
 }
