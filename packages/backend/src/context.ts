@@ -4,7 +4,7 @@
  * request). Within a request the gathered keys come out rank-major, not in position order; that
  * is fine because context attention is non-causal and `k_pe` already carries its rotation.
  */
-import type { Communicator } from '@dcp/parallel-state';
+import { type Communicator, localSeqLen } from '@dcp/parallel-state';
 import type { AttentionBackend } from './descriptor.js';
 import type { Tensor } from './tensor.js';
 
@@ -30,13 +30,6 @@ export interface ContextPlanOptions {
   interleave: number;
   /** Global context tokens per chunk M; a positive multiple of `I·W`. */
   chunkTokens: number;
-}
-
-/** Local length of `len` tokens on `rank` (spec §0 step 5). */
-function localLen(len: number, rank: number, w: number, i: number): number {
-  const base = Math.floor(len / (i * w)) * i;
-  const rem = len - base * w;
-  return base + Math.min(Math.max(rem - rank * i, 0), i);
 }
 
 /**
@@ -80,7 +73,10 @@ export function planContextChunks(contextLens: ArrayLike<number>, o: ContextPlan
       const src = localCuSeqLens[j]!;
       let got = 0;
       for (let r = 0; r < w; r++) {
-        const len = Math.min(Math.max(0, localLen(contextLens[j]!, r, w, il) - i * c), padded[j]!);
+        const len = Math.min(
+          Math.max(0, localSeqLen(contextLens[j]!, { dcp: w, dcpRank: r, interleave: il }) - i * c),
+          padded[j]!,
+        );
         for (let k = 0; k < len; k++) idx.push(r * toks + src + k);
         got += len;
       }

@@ -26,7 +26,7 @@ describe('planBatch', () => {
     expect([...p.decodeLocalSeqLens]).toEqual([10]);
     expect([...p.cuQ]).toEqual([0, 3, 5]);
     expect(p.ctxChunks.length).toBe(1);
-    expect([...p.ctxChunks[0]!.cuKept]).toEqual([0, 4, 4]);
+    expect([...p.ctxChunks[0]!.cuSeqLensK]).toEqual([0, 4, 4]);
     expect([...p.logitRows]).toEqual([2, 3, 5]);
     expect(p.maxBlocks).toBe(3);
     expect([...p.decodeBlockTable]).toEqual([2, 3, 4]);
@@ -45,23 +45,23 @@ describe('planBatch', () => {
       const chunks = planContextChunks(ctx, { size: w, rank: 0, interleave }, chunk);
       const seen: number[][] = ctx.map(() => []);
       for (const ch of chunks) {
-        const toks = ch.cuPadded[ctx.length]!;
+        const toks = ch.localCuSeqLens[ctx.length]!;
         let k = 0;
         for (let j = 0; j < ctx.length; j++) {
-          const kept = ch.cuKept[j + 1]! - ch.cuKept[j]!;
-          expect(ch.cuPadded[j + 1]! - ch.cuPadded[j]!).toBeLessThanOrEqual(
+          const kept = ch.cuSeqLensK[j + 1]! - ch.cuSeqLensK[j]!;
+          expect(ch.localCuSeqLens[j + 1]! - ch.localCuSeqLens[j]!).toBeLessThanOrEqual(
             Math.ceil(chunk / (w * interleave)) * interleave,
           );
           for (let t = 0; t < kept; t++, k++) {
-            const idx = ch.reorg[k]!;
+            const idx = ch.reorgIndices[k]!;
             const rank = Math.floor(idx / toks);
-            const local = (idx % toks) - ch.cuPadded[j]!;
+            const local = (idx % toks) - ch.localCuSeqLens[j]!;
             expect(local).toBeGreaterThanOrEqual(0);
-            expect(local).toBeLessThan(ch.cuPadded[j + 1]! - ch.cuPadded[j]!);
-            seen[j]!.push(localToGlobal(ch.seqStarts[j]! + local, { dcp: w, dcpRank: rank, interleave }));
+            expect(local).toBeLessThan(ch.localCuSeqLens[j + 1]! - ch.localCuSeqLens[j]!);
+            seen[j]!.push(localToGlobal(ch.localStarts[j]! + local, { dcp: w, dcpRank: rank, interleave }));
           }
         }
-        expect(k).toBe(ch.reorg.length);
+        expect(k).toBe(ch.reorgIndices.length);
       }
       ctx.forEach((c, j) => {
         expect(

@@ -1,6 +1,8 @@
-import type { Tensor } from '@dcp/backend';
+import { type ContextChunk, planContextChunks as planBackendChunks, type Tensor } from '@dcp/backend';
 import { localSeqLensAllRanks } from '@dcp/parallel-state';
 import { ModelError } from './errors.js';
+
+export type { ContextChunk } from '@dcp/backend';
 
 /**
  * One forward step of one rank, as plain data (what a model runner builds from the scheduler's
@@ -33,22 +35,6 @@ export interface DcpLayout {
   interleave: number;
 }
 
-/**
- * One chunk of the prefill requests' cached context: every DCP rank gathers local entries
- * `[seqStart, seqStart + padded_j)` of request j (the same padded count on every rank), the
- * chunks are all-gathered over the DCP group, and the rows a rank really holds are kept.
- */
-export interface ContextChunk {
-  /** `[numPrefillReqs]` first local cache entry gathered per request. */
-  seqStarts: Int32Array;
-  /** `[numPrefillReqs + 1]` prefix sums of the padded per-request counts (rows of the local gather). */
-  cuPadded: Int32Array;
-  /** `[numPrefillReqs + 1]` prefix sums of the kept context rows per request (the attention keys). */
-  cuKept: Int32Array;
-  /** Rows of the all-gathered `[W · cuPadded[last], latent]` block to keep, request by request. */
-  reorg: Int32Array;
-}
-
 /** Host-side metadata derived once per step and shared by every layer. */
 export interface BatchPlan {
   numTokens: number;
@@ -78,8 +64,8 @@ export const DEFAULT_CONTEXT_CHUNK = 8192;
 
 /**
  * Splits the cached context of each prefill request (`contexts[j]` tokens) into chunks of at most
- * `chunkTokens` global tokens (rounded up to a multiple of `interleave · dcp`): chunk i covers
- * local entries `[i·c, (i+1)·c)` of every rank, `c = chunkTokens / dcp`.
+ * `chunkTokens` global tokens, rounded up to a multiple of `interleave · dcp` (`@dcp/backend`'s
+ * `planContextChunks`, spec §5.2): chunk i covers local entries `[i·c, (i+1)·c)` of every rank.
  */
 export function planContextChunks(
   contexts: readonly number[],
@@ -89,36 +75,12 @@ export function planContextChunks(
   if (!Number.isInteger(chunkTokens) || chunkTokens < 1) {
     throw new ModelError('contextChunkTokens', `must be an integer >= 1, got ${chunkTokens}`);
   }
-  const w = dcp.size;
-  const unit = dcp.interleave * w;
-  const local = Math.ceil(chunkTokens / unit) * dcp.interleave; // per-rank entries per chunk
-  const n = contexts.length;
-  const all = localSeqLensAllRanks(contexts, { dcp: w, interleave: dcp.interleave });
-  const padded = contexts.map((_, j) => all[j * w]!); // rank 0 holds the most
-  const chunks: ContextChunk[] = [];
-  const most = Math.max(0, ...padded);
-  for (let start = 0; start < most; start += local) {
-    const seqStarts = new Int32Array(n).fill(start);
-    const cuPadded = new Int32Array(n + 1);
-    const cuKept = new Int32Array(n + 1);
-    for (let j = 0; j < n; j++) {
-      cuPadded[j + 1] = cuPadded[j]! + Math.min(Math.max(padded[j]! - start, 0), local);
-      let kept = 0;
-      for (let r = 0; r < w; r++) kept += Math.min(Math.max(all[j * w + r]! - start, 0), local);
-      cuKept[j + 1] = cuKept[j]! + kept;
-    }
-    const toks = cuPadded[n]!;
-    const reorg = new Int32Array(cuKept[n]!);
-    let k = 0;
-    for (let j = 0; j < n; j++) {
-      for (let r = 0; r < w; r++) {
-        const len = Math.min(Math.max(all[j * w + r]! - start, 0), local);
-        for (let t = 0; t < len; t++) reorg[k++] = r * toks + cuPadded[j]! + t;
-      }
-    }
-    chunks.push({ seqStarts, cuPadded, cuKept, reorg });
-  }
-  return chunks;
+  const unit = dcp.interleave * dcp.size;
+  return planBackendChunks(contexts, {
+    dcp: dcp.size,
+    interleave: dcp.interleave,
+    chunkTokens: Math.ceil(chunkTokens / unit) * unit,
+  });
 }
 
 function intArray(field: string, a: ArrayLike<number>, min: number): Int32Array {

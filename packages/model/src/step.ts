@@ -39,12 +39,12 @@ export function uploadStep<T extends Tensor, B>(
     cuQ: npr > 0 ? i32(plan.cuQ) : null,
     prefillBlockTable: npr > 0 ? i32(plan.prefillBlockTable, [npr, plan.maxBlocks]) : null,
     ctxChunks: plan.ctxChunks.map((ch) => ({
-      seqStarts: i32(ch.seqStarts),
-      cuPadded: i32(ch.cuPadded),
-      cuKept: i32(ch.cuKept),
-      reorg: opt(ch.reorg),
-      padded: ch.cuPadded[npr]!,
-      kept: ch.reorg.length,
+      seqStarts: i32(ch.localStarts),
+      cuPadded: i32(ch.localCuSeqLens),
+      cuKept: i32(ch.cuSeqLensK),
+      reorg: opt(ch.reorgIndices),
+      padded: ch.toks,
+      kept: ch.reorgIndices.length,
     })),
     inverseOrder: plan.inOrder ? null : i32(plan.inverseOrder),
   };
