@@ -8,8 +8,27 @@ export type { ForwardResult, LoadOptions, ModelOptions } from './model.js';
 export { DeepseekV2Model } from './model.js';
 export type { TensorSpec } from './names.js';
 export { layerTensorSpecs, modelTensorSpecs, parameterCount } from './names.js';
+export { type TensorLookup, tensorReaderWeightSource } from './reader-weight-source.js';
+export {
+  type ByteSource,
+  type HttpByteSourceOptions,
+  memoryByteSource,
+  openHttpByteSource,
+} from './remote/byte-source.js';
+export {
+  type HttpCheckpointOptions,
+  openHttpCheckpoint,
+  parseWeightMap,
+  type RemoteCheckpoint,
+} from './remote/checkpoint.js';
+export {
+  openSafetensorsSource,
+  type SafetensorsSource,
+  type SourceReadOptions,
+} from './remote/safetensors-source.js';
 export type { RopeTables } from './rope.js';
 export { ropeCosSin, ropeTables, yarnMscale } from './rope.js';
+export { SafetensorsError } from './safetensors/errors.js';
 export type { ModelShard, ShardSlice } from './sharding.js';
 export {
   expertRange,

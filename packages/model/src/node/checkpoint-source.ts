@@ -1,43 +1,11 @@
-import { WeightLoadError } from '../errors.js';
+import { tensorReaderWeightSource } from '../reader-weight-source.js';
 import type { Checkpoint } from '../safetensors/index.js';
 import type { WeightSource } from '../weight-source.js';
 
-const EXPERT = /^(model\.layers\.\d+\.mlp\.experts)\.(\d+)\.(gate_proj|up_proj|down_proj)\.weight$/;
-
 /**
- * A `WeightSource` over an open Hugging Face checkpoint: reads only each tensor's shard slice,
- * converting f32/f16/bf16 to f32. Routed experts are read per expert
- * (`mlp.experts.{e}.gate_proj.weight`) or, when a checkpoint stores them fused
- * (`mlp.experts.gate_up_proj` `[E, 2I, H]`, `mlp.experts.down_proj` `[E, H, I]`), from the
- * fused tensors. Shapes are checked against the config's.
+ * A `WeightSource` over an open Hugging Face checkpoint folder (see `tensorReaderWeightSource`
+ * for what it reads: shard slices only, f16/bf16 as f32, per-expert or fused experts).
  */
 export function checkpointWeightSource(ckpt: Checkpoint): WeightSource {
-  return {
-    description: ckpt.dir,
-    async read(name, fullShape, slice) {
-      if (ckpt.has(name)) {
-        const info = ckpt.info(name);
-        if (info.shape.length !== fullShape.length || info.shape.some((d, i) => d !== fullShape[i])) {
-          throw new WeightLoadError(
-            name,
-            `checkpoint shape [${info.shape.join(', ')}] does not match the config's [${fullShape.join(', ')}]`,
-          );
-        }
-        return ckpt.readF32(name, { range: { dim: slice.dim, start: slice.start, end: slice.end } });
-      }
-      const m = EXPERT.exec(name);
-      if (m) {
-        const [, prefix, e, which] = m;
-        const expert = Number(e);
-        const inter = which === 'down_proj' ? fullShape[1]! : fullShape[0]!;
-        const fused = which === 'down_proj' ? `${prefix}.down_proj` : `${prefix}.gate_up_proj`;
-        if (ckpt.has(fused)) {
-          const rows: [number, number] | null =
-            which === 'gate_proj' ? [0, inter] : which === 'up_proj' ? [inter, 2 * inter] : null;
-          return ckpt.readF32(fused, { slice: [[expert, expert + 1], rows] });
-        }
-      }
-      throw new WeightLoadError(name, `missing from the checkpoint in ${ckpt.dir}`);
-    },
-  };
+  return tensorReaderWeightSource(ckpt, ckpt.dir);
 }
