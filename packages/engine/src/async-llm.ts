@@ -3,6 +3,12 @@ import type { LLMEngine } from './llm-engine.js';
 import type { CompletionDelta } from './outputs.js';
 import type { EngineRequest } from './request-input.js';
 
+/** Runs `f` after pending I/O: `setImmediate` in Node, a zero timeout in browsers (which lack it). */
+function later(f: () => void): void {
+  if (typeof setImmediate === 'function') setImmediate(f);
+  else setTimeout(f, 0);
+}
+
 interface Stream {
   queue: CompletionDelta[];
   wake: (() => void) | null;
@@ -76,7 +82,7 @@ export class AsyncLLM {
   private kick(): void {
     if (this.running) return;
     this.running = true;
-    setImmediate(() => void this.loop());
+    later(() => void this.loop());
   }
 
   private async loop(): Promise<void> {
@@ -92,7 +98,7 @@ export class AsyncLLM {
         }
         this.onStep?.(deltas);
         // Let I/O (new requests, disconnects) run between steps.
-        await new Promise((r) => setImmediate(r));
+        await new Promise<void>((r) => later(r));
       }
     } finally {
       this.running = false;
