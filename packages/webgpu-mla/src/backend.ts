@@ -30,11 +30,31 @@ import {
   rope,
   siluMul,
 } from './dense.js';
-import { createGpu, drainPool, flush, type Gpu, releaseBuffer } from './gpu.js';
-import { alloc, dispose, download, fill, reshape, sliceRows, streamCopy, upload, write } from './memory.js';
+import { createGpu, drainPool, flush, type Gpu } from './gpu.js';
+import {
+  alloc,
+  dispose,
+  download,
+  fill,
+  releaseStorage,
+  reshape,
+  sliceRows,
+  streamCopy,
+  upload,
+  write,
+} from './memory.js';
 import { lseCombineA2a, lseCorrect, lsePack } from './merge.js';
 import { moeExperts, moeRoute } from './moe.js';
-import { arg, checkShape, count, makeTensor, type Owner, type WebGpuTensor } from './tensor.js';
+import { type StorageOptions, storageLayout } from './segments.js';
+import {
+  arg,
+  checkShape,
+  count,
+  makeTensor,
+  type Owner,
+  type StorageLayout,
+  type WebGpuTensor,
+} from './tensor.js';
 
 /** Name under which the backend registers (`--attention-backend webgpu-mla`). */
 export const WEBGPU_MLA_NAME = 'webgpu-mla';
@@ -57,26 +77,36 @@ export const webgpuMlaCapabilities: BackendCapabilities = {
 export interface WebgpuMlaBackend extends AttentionBackend<WebGpuTensor, WebGpuTensor> {
   /** The adapter the device came from. */
   readonly adapter: WebGpuAdapterSummary;
+  /** How tensors are laid out: buffer (segment) size, bindings per kernel, native f16 outputs. */
+  readonly layout: StorageLayout;
   /** Wraps a host communicator (ThreadCommunicator) so collectives take and return WebGPU tensors. */
   wrapCommunicator(comm: Communicator<HostArray>): Communicator<WebGpuTensor>;
   /** Copies `src`'s whole buffer into `dst`'s (same size) with a vec4 kernel: a bandwidth probe. */
   streamCopy(src: WebGpuTensor, dst: WebGpuTensor): void;
 }
 
-/** Creates an instance on `gpu` (instances on one device share pipelines and the buffer pool). */
-export function createWebgpuMlaBackend(gpu: Gpu, adapter: WebGpuAdapterSummary): WebgpuMlaBackend {
-  const o: Owner = { gpu, live: new Set() };
+/**
+ * Creates an instance on `gpu` (instances on one device share pipelines and the buffer pool).
+ * `storage` forces a smaller buffer size or packed f16 (see `WebgpuMlaOptions`).
+ */
+export function createWebgpuMlaBackend(
+  gpu: Gpu,
+  adapter: WebGpuAdapterSummary,
+  storage: StorageOptions = {},
+): WebgpuMlaBackend {
+  const o: Owner = { gpu, live: new Set(), layout: storageLayout(gpu, storage) };
   const t = (x: unknown, field: string) => arg(x as WebGpuTensor, field);
   return {
     name: WEBGPU_MLA_NAME,
     capabilities: webgpuMlaCapabilities,
     adapter,
+    layout: o.layout,
     wrapCommunicator: wrapHostCommunicator,
     streamCopy: (s, d) => streamCopy(o, t(s, 'streamCopy src'), t(d, 'streamCopy dst')),
     destroy() {
       for (const s of o.live) {
         s.disposed = true;
-        releaseBuffer(gpu, s.buffer);
+        releaseStorage(gpu, s);
       }
       o.live.clear();
     },
@@ -121,8 +151,13 @@ export function createWebgpuMlaBackend(gpu: Gpu, adapter: WebGpuAdapterSummary):
   };
 }
 
-/** Options of the descriptor and of `registerWebgpuMla`. */
-export interface WebgpuMlaOptions {
+/**
+ * Options of the descriptor and of `registerWebgpuMla`. From `StorageOptions`:
+ * `maxSegmentBytes` splits tensors into buffers of at most that size (default: the adapter's
+ * `maxStorageBufferBindingSize`; smaller values exercise the split cheaply in tests);
+ * `f16Storage: 'packed'` keeps f16 outputs packed in u32 even where `shader-f16` exists.
+ */
+export interface WebgpuMlaOptions extends StorageOptions {
   /** Where the `GPU` object comes from (`navigator.gpu`, or Dawn in Node). */
   requestGpu: () => Promise<GPU | null | undefined> | GPU | null | undefined;
   /** Serve on a software adapter (lavapipe, SwiftShader). Default false: they are slower than cpu-mla. */
@@ -194,7 +229,7 @@ export function webgpuMlaDescriptor(opts: WebgpuMlaOptions): Omit<
           `only a software adapter (${d.adapter.description || d.adapter.architecture}) is available; it is slower than cpu-mla (register with allowSoftware: true to use it anyway)`,
         );
       }
-      return createWebgpuMlaBackend(d.gpu, d.adapter);
+      return createWebgpuMlaBackend(d.gpu, d.adapter, opts);
     },
     probe: async () => (await get()).adapter,
     async close() {

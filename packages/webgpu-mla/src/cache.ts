@@ -1,8 +1,10 @@
 /**
  * The paged latent cache: `writeKv` (concat_and_cache_mla, slot −1 skipped) and `gatherCache`
- * (cp_gather_cache, a raw copy of cache rows).
+ * (cp_gather_cache, a raw copy of cache rows). The cache may be f32, bf16 or f16 and split over
+ * several buffers (`segments.ts`); both kernels reach it only through the binding helpers.
  */
 import type { GatherCacheMeta, Tensor } from '@dcp/backend';
+import { setWord } from './bindings.js';
 import { need } from './dense.js';
 import { run } from './run.js';
 import { arg, count, is16, makeTensor, type Owner, type WebGpuTensor } from './tensor.js';
@@ -33,7 +35,8 @@ export function writeKv(o: Owner, kvCT: Tensor, kPeT: Tensor, smT: Tensor, cache
   if (j < p_L()) { return ld_a(t * p_L() + j); }
   return ld_b(t * p_R() + j - p_L());
 }`;
-  if (is16(cache.dtype) && W % 2 === 0 && cache.offset % 2 === 0) {
+  const packed = is16(cache.dtype) && !(cache.dtype === 'f16' && o.layout.nativeF16);
+  if (packed && W % 2 === 0 && cache.offset % 2 === 0) {
     // Whole words per row: each invocation writes one word, no read-modify-write.
     run(o, [
       {
@@ -49,26 +52,28 @@ export function writeKv(o: Owner, kvCT: Tensor, kPeT: Tensor, smT: Tensor, cache
   let slot = ld_s(t);
   if (slot < 0 || slot >= p_slots()) { return; }
   let word = (o_c() + u32(slot) * p_W()) / 2u + q;
-  B_c[word] = to16_c(val(t, 2u * q)) | (to16_c(val(t, 2u * q + 1u)) << 16u);`,
+  ${setWord(cache, 'c', 'word', 'to16_c(val(t, 2u * q)) | (to16_c(val(t, 2u * q + 1u)) << 16u)')}`,
         threads: n * (W / 2),
       },
     ]);
     return;
   }
+  // Element writes: f32 and native f16 directly; packed 16-bit rows that share words (odd width
+  // or offset) set their half of the word atomically, so neighbouring tokens may be written at once.
   run(o, [
     {
       binds: [
         { name: 'a', t: kvC },
         { name: 'b', t: kPe },
         { name: 's', t: sm },
-        { name: 'c', t: cache, access: 'write' },
+        { name: 'c', t: cache, access: packed ? 'atomic' : 'write' },
       ],
       params,
       decl: value,
       body: `  let t = i / p_W(); let j = i % p_W();
   let slot = ld_s(t);
   if (slot < 0 || slot >= p_slots()) { return; }
-  st_c(u32(slot) * p_W() + j, val(t, j));`,
+  ${packed ? 'st16_c(u32(slot) * p_W() + j, to16_c(val(t, j)));' : 'st_c(u32(slot) * p_W() + j, val(t, j));'}`,
       threads: n * W,
       partial: true,
     },

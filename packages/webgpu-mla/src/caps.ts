@@ -11,7 +11,7 @@ export interface WebGpuAdapterSummary {
   /** A software implementation (lavapipe, SwiftShader, WARP): correct, about 1 GFLOP/s. */
   software: boolean;
   features: {
-    /** `shader-f16` (16-bit storage here is packed in u32 either way). */
+    /** `shader-f16`: f16 outputs are then written as `array<f16>` (reads stay packed in u32). */
     shaderF16: boolean;
     subgroups: boolean;
     timestampQuery: boolean;
@@ -57,7 +57,11 @@ export function describeAdapter(adapter: GPUAdapter): WebGpuAdapterSummary {
   };
 }
 
-/** Requests a device with the adapter's largest buffers, bindings and workgroup memory. */
+/**
+ * Requests a device with the adapter's largest buffers, bindings (size and count: a KV cache
+ * split over several buffers binds them all) and workgroup memory, with `subgroups` and
+ * `shader-f16` where the adapter has them.
+ */
 export async function requestDevice(adapter: GPUAdapter): Promise<GPUDevice> {
   const l = adapter.limits;
   if (l.maxComputeInvocationsPerWorkgroup < 256) {
@@ -65,7 +69,7 @@ export async function requestDevice(adapter: GPUAdapter): Promise<GPUDevice> {
       `adapter allows ${l.maxComputeInvocationsPerWorkgroup} invocations per workgroup; the kernels need 256`,
     );
   }
-  const features: GPUFeatureName[] = adapter.features.has('subgroups') ? ['subgroups' as GPUFeatureName] : [];
+  const features = (['subgroups', 'shader-f16'] as GPUFeatureName[]).filter((f) => adapter.features.has(f));
   return adapter.requestDevice({
     requiredFeatures: features,
     requiredLimits: {
@@ -74,7 +78,7 @@ export async function requestDevice(adapter: GPUAdapter): Promise<GPUDevice> {
       maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
       maxComputeInvocationsPerWorkgroup: 256,
       maxComputeWorkgroupSizeX: 256,
-      maxStorageBuffersPerShaderStage: Math.min(l.maxStorageBuffersPerShaderStage, 10),
+      maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
     },
   });
 }

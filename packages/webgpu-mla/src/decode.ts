@@ -6,10 +6,11 @@
  * output columns of every head. A second pass merges the splits with their LSEs.
  */
 import type { DecodeMeta, Tensor } from '@dcp/backend';
+import { wordAt } from './bindings.js';
 import { need } from './dense.js';
 import { alloc, dispose } from './memory.js';
 import { run } from './run.js';
-import { arg, count, type Owner } from './tensor.js';
+import { arg, count, type Owner, type WebGpuTensor } from './tensor.js';
 
 const NT = 256;
 
@@ -25,16 +26,25 @@ function headsPerGroup(H: number, W: number, maxBytes: number): number {
   return hc;
 }
 
-/** WGSL of `pair_c(e)`: cache elements e and e + 1 (e even within a row). */
-function pairLoader(dtype: string, fast: boolean): string {
+/**
+ * WGSL of the cache loader `pair_c(e) -> vec2<f32>`: cache elements `e` and `e + 1` (`e` even
+ * within a row, an element index of the cache view like `ld_c`'s). Decode kernels read the
+ * cache only through `pair_c` and `ld_c` (the binding must be named `c`), so a cache split over
+ * several buffers (`segments.ts`) or stored in any dtype needs no change in the kernel; for
+ * wider raw reads, `wordAt(cache, 'c', w)` (bindings.ts) is the WGSL of packed word `w`. `fast`:
+ * a row starts on a word (16-bit: even width and offset) so a pair is one packed word.
+ */
+export function pairLoader(cache: WebGpuTensor, fast: boolean): string {
+  const dtype = cache.dtype;
+  const w = (j: string) => wordAt(cache, 'c', j);
   if (!fast) return 'fn pair_c(e: u32) -> vec2<f32> { return vec2<f32>(ld_c(e), ld_c(e + 1u)); }';
   if (dtype === 'f32')
-    return 'fn pair_c(e: u32) -> vec2<f32> { let j = o_c() + e; return vec2<f32>(bitcast<f32>(B_c[j]), bitcast<f32>(B_c[j + 1u])); }';
+    return `fn pair_c(e: u32) -> vec2<f32> { let j = o_c() + e; return vec2<f32>(bitcast<f32>(${w('j')}), bitcast<f32>(${w('j + 1u')})); }`;
   const body =
     dtype === 'bf16'
       ? 'return vec2<f32>(bitcast<f32>(w << 16u), bitcast<f32>(w & 0xffff0000u));'
       : 'return unpack2x16float(w);';
-  return `fn pair_c(e: u32) -> vec2<f32> { let w = B_c[(o_c() + e) >> 1u]; ${body} }`;
+  return `fn pair_c(e: u32) -> vec2<f32> { let w = ${w('(o_c() + e) >> 1u')}; ${body} }`;
 }
 
 /** Scores and softmax, one invocation per (4 heads, key); one invocation per head for the softmax. */
@@ -259,7 +269,7 @@ export function mlaDecode(
   const pl = alloc(o, [n * H * sp], 'f32', 'mlaDecode partial LSE');
   const fast = cache.dtype === 'f32' || (W % 2 === 0 && cache.offset % 2 === 0);
   const sub = o.gpu.subgroups;
-  const k = splitKernel(HC, W, L, pairLoader(cache.dtype, fast), sub);
+  const k = splitKernel(HC, W, L, pairLoader(cache, fast), sub);
   run(o, [
     {
       binds: [

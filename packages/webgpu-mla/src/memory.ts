@@ -3,10 +3,10 @@
  */
 import type { DType, HostData } from '@dcp/backend';
 import { dtypeBytes, numel } from '@dcp/backend';
-import { encoder, opEncoded, pipelineFor, readBack, releaseBuffer, stageWrite, takeBuffer } from './gpu.js';
+import { encoder, type Gpu, opEncoded, pipelineFor, readBack, releaseBuffer, stageWrite } from './gpu.js';
 import { run } from './run.js';
+import { newStorage, wordRanges } from './segments.js';
 import {
-  byteSize,
   checkDType,
   checkShape,
   count,
@@ -17,20 +17,21 @@ import {
   type WebGpuTensor,
 } from './tensor.js';
 
-/** A zero-filled tensor. */
+/**
+ * A zero-filled tensor. One larger than a storage binding is split over several buffers of whole
+ * dim-0 rows (`segments.ts`); it is refused, naming the limit, when a kernel could not bind them.
+ */
 export function alloc(owner: Owner, shape: readonly number[], dtype: DType, field = 'alloc'): WebGpuTensor {
   checkShape(shape, field);
   checkDType(dtype, field);
-  const bytes = byteSize(shape, dtype);
-  if (bytes > owner.gpu.maxBinding) {
-    const mib = (x: number) => `${(x / 2 ** 20).toFixed(1)} MiB`;
-    throw new RangeError(
-      `${field}: [${shape.join(', ')}] ${dtype} needs ${mib(bytes)}, more than this adapter's maxStorageBufferBindingSize (${mib(owner.gpu.maxBinding)}); use fewer KV-cache blocks or smaller tensors per rank`,
-    );
-  }
-  const storage: Storage = { buffer: takeBuffer(owner.gpu, bytes), owner, disposed: false };
+  const storage = newStorage(owner, shape, dtype, field);
   owner.live.add(storage);
   return makeTensor(storage, shape, dtype);
+}
+
+/** Returns the buffers of `s` to the pool. */
+export function releaseStorage(gpu: Gpu, s: Storage): void {
+  for (const b of s.buffers) releaseBuffer(gpu, b);
 }
 
 function checkHost(data: HostData, dtype: DType, field: string): void {
@@ -42,10 +43,14 @@ function checkHost(data: HostData, dtype: DType, field: string): void {
 }
 
 /** Writes whole words of host data at a byte offset (pads a trailing half word with zeros). */
-function writeWords(owner: Owner, buffer: GPUBuffer, byteOffset: number, data: HostData): void {
+function writeWords(owner: Owner, s: Storage, byteOffset: number, data: HostData): void {
   const bytes = new Uint8Array(Math.ceil(data.byteLength / 4) * 4);
   bytes.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-  stageWrite(owner.gpu, buffer, byteOffset, bytes);
+  const start = byteOffset / 4;
+  wordRanges(s, start, start + bytes.byteLength / 4, (seg, from, to, done) => {
+    const part = bytes.subarray(done * 4, done * 4 + (to - from) * 4);
+    stageWrite(owner.gpu, s.buffers[seg]!, from * 4, part);
+  });
 }
 
 /** A tensor holding `data`. */
@@ -58,7 +63,7 @@ export function upload(owner: Owner, data: HostData, shape: readonly number[], d
     );
   }
   const t = alloc(owner, shape, dtype, 'upload');
-  writeWords(owner, t.storage.buffer, 0, data);
+  writeWords(owner, t.storage, 0, data);
   return t;
 }
 
@@ -73,7 +78,7 @@ export function write(owner: Owner, dst: WebGpuTensor, data: HostData, offset = 
   const bpe = dtypeBytes(dst.dtype);
   const start = (dst.offset + offset) * bpe;
   if (start % 4 === 0 && data.byteLength % 4 === 0) {
-    writeWords(owner, dst.storage.buffer, start, data);
+    writeWords(owner, dst.storage, start, data);
     return;
   }
   // Unaligned 16-bit range: upload, then copy element by element.
@@ -92,6 +97,22 @@ export function write(owner: Owner, dst: WebGpuTensor, data: HostData, offset = 
   dispose(owner, tmp);
 }
 
+/** Words `[start, end)` of `s`, read back after all queued work. */
+async function readWords(gpu: Gpu, s: Storage, start: number, end: number): Promise<ArrayBuffer> {
+  if (s.buffers.length === 1) return readBack(gpu, s.buffers[0]!, start * 4, (end - start) * 4);
+  const out = new Uint8Array((end - start) * 4);
+  const parts: Promise<void>[] = [];
+  wordRanges(s, start, end, (seg, from, to, done) => {
+    parts.push(
+      readBack(gpu, s.buffers[seg]!, from * 4, (to - from) * 4).then((b) =>
+        out.set(new Uint8Array(b), done * 4),
+      ),
+    );
+  });
+  await Promise.all(parts);
+  return out.buffer;
+}
+
 /** Copies `t` to the host after all queued work. */
 export async function download(owner: Owner, t: WebGpuTensor): Promise<HostData> {
   const gpu = owner.gpu;
@@ -99,7 +120,7 @@ export async function download(owner: Owner, t: WebGpuTensor): Promise<HostData>
   const n = count(t);
   const start = Math.floor((t.offset * bpe) / 4) * 4;
   const end = Math.ceil(((t.offset + n) * bpe) / 4) * 4;
-  const bytes = await readBack(gpu, t.storage.buffer, start, end - start);
+  const bytes = await readWords(gpu, t.storage, start / 4, end / 4);
   if (gpu.error) {
     const e = gpu.error;
     gpu.error = null;
@@ -117,7 +138,7 @@ export function dispose(owner: Owner, t: WebGpuTensor): void {
   if (t.storage.disposed) return;
   t.storage.disposed = true;
   t.storage.owner.live.delete(t.storage);
-  releaseBuffer(owner.gpu, t.storage.buffer);
+  releaseStorage(owner.gpu, t.storage);
 }
 
 /** A view with another shape of the same element count. */
@@ -165,8 +186,11 @@ fn main(@builtin(global_invocation_id) g: vec3<u32>, @builtin(num_workgroups) n:
  * the plainest streaming kernel, used as the bandwidth ceiling in benchmarks.
  */
 export function streamCopy(owner: Owner, src: WebGpuTensor, dst: WebGpuTensor): void {
-  const a = src.storage.buffer;
-  const b = dst.storage.buffer;
+  if (src.storage.buffers.length !== 1 || dst.storage.buffers.length !== 1) {
+    throw new RangeError('streamCopy: src and dst must each fit in one storage binding');
+  }
+  const a = src.storage.buffers[0]!;
+  const b = dst.storage.buffers[0]!;
   if (a.size !== b.size || a === b || src.isView || dst.isView) {
     throw new RangeError(
       'streamCopy: src and dst must be distinct whole tensors of the same allocation size',

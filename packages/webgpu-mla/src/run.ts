@@ -2,37 +2,20 @@
  * Kernel launcher: builds the WGSL of one op from its bindings and body, caches the pipeline by
  * the source text, and records the op's passes into the device's pending encoder.
  *
- * Every binding is `array<u32>`; generated helpers give typed access with the view's offset:
- * `ld_x(i)` (f32, or i32 for i32 tensors), `raw_x(i)` (the 16 bits of a bf16/f16 element),
- * `ldu_x(i)` (the 32 bits of an f32/i32 element), `st_x(i, v)`/`stu_x(i, bits)` for outputs,
- * `to16_x(v)` (f32 → the 16-bit pattern of x's dtype). Kernels compute in f32 and write f32:
- * a 16-bit output is computed into an f32 scratch and packed afterwards (unpacked first when the
- * op leaves some elements untouched), so no two invocations ever write halves of one word.
+ * Bindings and their typed helpers (`ld_x`, `st_x`, `raw_x`, …) come from `bindings.ts`, which
+ * also handles tensors split over several buffers. Kernels compute in f32 and write f32: a packed
+ * 16-bit output is computed into an f32 scratch and packed afterwards (unpacked first when the op
+ * leaves some elements untouched), so no two invocations ever write halves of one word; a native
+ * f16 output (`shader-f16`) is written element by element instead.
  */
 import type { DType } from '@dcp/backend';
 import { dtypeBytes } from '@dcp/backend';
-import {
-  encoder,
-  type Gpu,
-  opEncoded,
-  PARAM_SLOT,
-  paramSlot,
-  pipelineFor,
-  releaseBuffer,
-  takeBuffer,
-} from './gpu.js';
-import { count, is16, makeTensor, type Owner, type Storage, type WebGpuTensor } from './tensor.js';
+import { type Bind, bindingWgsl, bindKind, setWord, wordAt } from './bindings.js';
+import { encoder, type Gpu, opEncoded, PARAM_SLOT, paramSlot, pipelineFor, releaseBuffer } from './gpu.js';
+import { copyStorage, newStorage } from './segments.js';
+import { count, is16, makeTensor, type Owner, segments, type WebGpuTensor } from './tensor.js';
 
-/** How a kernel uses a binding. */
-export type Access = 'read' | 'write' | 'rw' | 'raw';
-
-/** One tensor binding. */
-export interface Bind {
-  name: string;
-  t: WebGpuTensor;
-  /** `read` (default); `write`/`rw` (f32 or i32 writes; 16-bit through scratch); `raw` (the body writes words itself). */
-  access?: Access;
-}
+export type { Access, Bind } from './bindings.js';
 
 /** A scalar parameter: u32, i32 or f32. */
 export type Param = readonly [name: string, kind: 'u' | 'i' | 'f', value: number];
@@ -74,41 +57,18 @@ const BF16_TO = `fn f2bf(v: f32) -> u32 {
   return ((b + 0x7fffu + ((b >> 16u) & 1u)) >> 16u) & 0xffffu;
 }`;
 
-function helpers(b: Bind, slot: number): string {
-  const n = b.name;
-  const dt = b.t.dtype;
-  const lines = [`fn o_${n}() -> u32 { return pu(${slot}u); }`];
-  if (is16(dt)) {
-    lines.push(
-      `fn raw_${n}(i: u32) -> u32 { let e = o_${n}() + i; return (B_${n}[e >> 1u] >> ((e & 1u) * 16u)) & 0xffffu; }`,
-      dt === 'bf16'
-        ? `fn ld_${n}(i: u32) -> f32 { return bitcast<f32>(raw_${n}(i) << 16u); }`
-        : `fn ld_${n}(i: u32) -> f32 { return unpack2x16float(raw_${n}(i)).x; }`,
-      `fn to16_${n}(v: f32) -> u32 { return ${dt === 'bf16' ? 'f2bf' : 'f2h'}(v); }`,
-    );
-  } else {
-    const ty = dt === 'i32' ? 'i32' : 'f32';
-    lines.push(
-      `fn ldu_${n}(i: u32) -> u32 { return B_${n}[o_${n}() + i]; }`,
-      `fn ld_${n}(i: u32) -> ${ty} { return bitcast<${ty}>(B_${n}[o_${n}() + i]); }`,
-    );
-    if (b.access && b.access !== 'read') {
-      lines.push(
-        `fn st_${n}(i: u32, v: ${ty}) { B_${n}[o_${n}() + i] = bitcast<u32>(v); }`,
-        `fn stu_${n}(i: u32, v: u32) { B_${n}[o_${n}() + i] = v; }`,
-      );
-    }
-  }
-  return lines.join('\n');
-}
-
 const SUBGROUP_ARGS =
   ',\n        @builtin(subgroup_invocation_id) sgl: u32, @builtin(subgroup_size) sgs: u32';
 
-/** The WGSL of a kernel (also its pipeline-cache key). */
-export function wgsl(k: Kernel): string {
+/**
+ * The WGSL of a kernel (also its pipeline-cache key). `nativeF16`: f16 outputs are declared
+ * `array<f16>` (the device has `shader-f16`).
+ */
+export function wgsl(k: Kernel, nativeF16 = false): string {
   const size = k.size ?? 64;
+  const native = k.binds.some((b) => bindKind(b, nativeF16) === 'f16');
   const parts = [
+    ...(native ? ['enable f16;'] : []),
     ...(k.subgroups ? ['enable subgroups;', 'diagnostic(off, subgroup_uniformity);'] : []),
     '@group(0) @binding(0) var<uniform> P: array<vec4<u32>, 16>;',
     'fn pu(k: u32) -> u32 { return P[k >> 2u][k & 3u]; }',
@@ -117,23 +77,25 @@ export function wgsl(k: Kernel): string {
     F16_TO,
     BF16_TO,
   ];
+  const touch: string[] = [];
+  let first = 1;
   k.binds.forEach((b, j) => {
-    const acc = (b.access ?? 'read') === 'read' ? 'read' : 'read_write';
-    parts.push(`@group(0) @binding(${j + 1}) var<storage, ${acc}> B_${b.name}: array<u32>;`);
-    parts.push(helpers(b, j));
+    const c = bindingWgsl(b, j, first, nativeF16);
+    parts.push(c.code);
+    touch.push(...c.touch);
+    first += c.count;
   });
   (k.params ?? []).forEach(([name, kind], j) => {
     const ty = kind === 'u' ? 'u32' : kind === 'i' ? 'i32' : 'f32';
     parts.push(`fn p_${name}() -> ${ty} { return bitcast<${ty}>(pu(${9 + j}u)); }`);
   });
   if (k.decl) parts.push(k.decl);
-  const touch = k.binds.map((b) => `  _ = arrayLength(&B_${b.name});`).join('\n');
   const guard = k.groups === undefined ? 'if (i >= pu(8u)) { return; }' : 'if (wg >= pu(8u)) { return; }';
   parts.push(`@compute @workgroup_size(${size})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32${k.subgroups ? SUBGROUP_ARGS : ''}) {
   _ = pu(0u);
-${touch}
+${touch.join('\n')}
   let wg = wid.x + wid.y * nwg.x;
   let i = wg * ${size}u + lid;
   ${guard}
@@ -142,11 +104,28 @@ ${k.body}
   return parts.join('\n');
 }
 
+/** Storage buffers `k` binds; throws naming the device limit when there are too many. */
+function checkBindings(owner: Owner, k: Kernel): void {
+  if (k.binds.length > 8) throw new RangeError(`kernel: ${k.binds.length} tensor bindings, at most 8`);
+  const total = k.binds.reduce((n, b) => n + segments(b.t), 0);
+  if (total > owner.layout.maxBindings) {
+    const split = k.binds
+      .filter((b) => segments(b.t) > 1)
+      .map((b) => `${b.name} in ${segments(b.t)} buffers`)
+      .join(', ');
+    throw new RangeError(
+      `kernel binds ${total} storage buffers (${split}), more than this device's maxStorageBuffersPerShaderStage (${owner.layout.maxBindings}); use fewer KV-cache blocks per rank`,
+    );
+  }
+}
+
 /** Encodes one pass (no scratch handling). Returns nothing when there is no work. */
-function encodePass(gpu: Gpu, k: Kernel): void {
+function encodePass(owner: Owner, k: Kernel): void {
+  const gpu: Gpu = owner.gpu;
   const size = k.size ?? 64;
   const groups = k.groups ?? Math.ceil((k.threads ?? 0) / size);
   if (groups === 0) return;
+  checkBindings(owner, k);
   const words = new Uint32Array(PARAM_SLOT / 4);
   k.binds.forEach((b, j) => {
     words[j] = b.t.offset;
@@ -158,13 +137,13 @@ function encodePass(gpu: Gpu, k: Kernel): void {
     words[9 + j] = bits(kind, v);
   });
   const offset = paramSlot(gpu, words); // may submit the pending work: take the encoder after
-  const pipeline = pipelineFor(gpu, wgsl(k));
+  const pipeline = pipelineFor(gpu, wgsl(k, owner.layout.nativeF16));
   const entries: GPUBindGroupEntry[] = [
     { binding: 0, resource: { buffer: gpu.ring, offset, size: PARAM_SLOT } },
   ];
-  k.binds.forEach((b, j) => {
-    entries.push({ binding: j + 1, resource: { buffer: b.t.storage.buffer } });
-  });
+  for (const b of k.binds) {
+    for (const buffer of b.t.storage.buffers) entries.push({ binding: entries.length, resource: { buffer } });
+  }
   const group = gpu.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
   const pass = encoder(gpu).beginComputePass();
   pass.setPipeline(pipeline);
@@ -174,29 +153,39 @@ function encodePass(gpu: Gpu, k: Kernel): void {
   pass.end();
 }
 
-/** A temporary buffer for one op, returned to the pool once its passes are encoded. */
+/** A temporary tensor for one op, its buffers returned to the pool once its passes are encoded. */
 export function tempTensor(
   owner: Owner,
   temps: GPUBuffer[],
   shape: readonly number[],
   dtype: DType,
 ): WebGpuTensor {
-  const bytes = Math.ceil((shape.reduce((a, b) => a * b, 1) * dtypeBytes(dtype)) / 4) * 4;
-  const buffer = takeBuffer(owner.gpu, bytes);
-  temps.push(buffer);
-  const storage: Storage = { buffer, owner, disposed: false };
+  const storage = newStorage(owner, shape, dtype, 'scratch', 0);
+  temps.push(...storage.buffers);
   return makeTensor(storage, shape, dtype);
 }
 
-/** Copies the words holding view `t` to a temporary buffer (breaks read/write aliasing). */
+/** Copies the words holding view `t` to temporary buffers (breaks read/write aliasing). */
 function detach(owner: Owner, temps: GPUBuffer[], t: WebGpuTensor): WebGpuTensor {
   const bpe = dtypeBytes(t.dtype);
-  const start = Math.floor((t.offset * bpe) / 4) * 4;
-  const end = Math.ceil(((t.offset + count(t)) * bpe) / 4) * 4;
-  const copy = tempTensor(owner, temps, [Math.max(1, (end - start) / bpe)], t.dtype);
+  const start = Math.floor((t.offset * bpe) / 4);
+  const end = Math.ceil(((t.offset + count(t)) * bpe) / 4);
+  if (segments(t) > 1) {
+    // Same layout, so the kernel's segment constants hold for the copy.
+    const storage = copyStorage(owner, t.storage, start, end, encoder(owner.gpu));
+    temps.push(...storage.buffers);
+    return makeTensor(storage, t.shape, t.dtype, t.offset, true);
+  }
+  const copy = tempTensor(owner, temps, [Math.max(1, ((end - start) * 4) / bpe)], t.dtype);
   if (end > start)
-    encoder(owner.gpu).copyBufferToBuffer(t.storage.buffer, start, copy.storage.buffer, 0, end - start);
-  return makeTensor(copy.storage, t.shape, t.dtype, t.offset - start / bpe, true);
+    encoder(owner.gpu).copyBufferToBuffer(
+      t.storage.buffers[0]!,
+      start * 4,
+      copy.storage.buffers[0]!,
+      0,
+      (end - start) * 4,
+    );
+  return makeTensor(copy.storage, t.shape, t.dtype, t.offset - (start * 4) / bpe, true);
 }
 
 /** Unpacks a 16-bit view into f32 `dst`. */
@@ -224,13 +213,14 @@ export function wordWriter(
   const n = count(dst);
   const first = dst.offset >> 1;
   const last = n === 0 ? first - 1 : (dst.offset + n - 1) >> 1;
+  const d = (w: string) => wordAt(dst, 'd', w);
   return {
     binds: [{ name: 'd', t: dst, access: 'raw' }, ...binds],
     params: [['n', 'u', n], ...params],
     decl,
     body: `  let o = o_d();
   let wi = (o >> 1u) + i;
-  var word = B_d[wi];
+  var word = ${d('wi')};
   for (var h = 0u; h < 2u; h++) {
     let e = wi * 2u + h;
     if (e >= o && e < o + p_n()) {
@@ -238,7 +228,7 @@ export function wordWriter(
       word = (word & ~(0xffffu << (16u * h))) | (b << (16u * h));
     }
   }
-  B_d[wi] = word;`,
+  ${setWord(dst, 'd', 'wi', 'word')}`,
     threads: last - first + 1,
   };
 }
@@ -254,32 +244,36 @@ export function packKernel(src: WebGpuTensor, dst: WebGpuTensor): Kernel {
  * output are read from a copy.
  */
 export function run(owner: Owner, kernels: Kernel[]): void {
-  const gpu = owner.gpu;
+  const native = owner.layout.nativeF16;
   const temps: GPUBuffer[] = [];
-  for (const k of kernels) {
-    const after: Kernel[] = [];
-    const binds = k.binds.map((b) => {
-      const access = b.access ?? 'read';
-      if ((access === 'write' || access === 'rw') && is16(b.t.dtype)) {
-        const scratch = tempTensor(owner, temps, b.t.shape, 'f32');
-        if (access === 'rw' || k.partial) encodePass(gpu, unpackKernel(b.t, scratch));
-        after.push(packKernel(scratch, b.t));
-        return { ...b, t: scratch };
-      }
-      return b;
-    });
-    const written = new Set(
-      binds.filter((b) => (b.access ?? 'read') !== 'read').map((b) => b.t.storage.buffer),
-    );
-    const final = binds.map((b) =>
-      (b.access ?? 'read') === 'read' && written.has(b.t.storage.buffer)
-        ? { ...b, t: detach(owner, temps, b.t) }
-        : b,
-    );
-    encodePass(gpu, { ...k, binds: final });
-    for (const a of after) encodePass(gpu, a);
+  try {
+    for (const k of kernels) {
+      const after: Kernel[] = [];
+      const binds = k.binds.map((b) => {
+        const access = b.access ?? 'read';
+        const scratched = access === 'write' || access === 'rw';
+        if (scratched && is16(b.t.dtype) && bindKind(b, native) === 'u32') {
+          const scratch = tempTensor(owner, temps, b.t.shape, 'f32');
+          if (access === 'rw' || k.partial) encodePass(owner, unpackKernel(b.t, scratch));
+          after.push(packKernel(scratch, b.t));
+          return { ...b, t: scratch };
+        }
+        return b;
+      });
+      const written = new Set(
+        binds.filter((b) => (b.access ?? 'read') !== 'read').map((b) => b.t.storage.buffers[0]),
+      );
+      const final = binds.map((b) =>
+        (b.access ?? 'read') === 'read' && written.has(b.t.storage.buffers[0])
+          ? { ...b, t: detach(owner, temps, b.t) }
+          : b,
+      );
+      encodePass(owner, { ...k, binds: final });
+      for (const a of after) encodePass(owner, a);
+    }
+  } finally {
+    // Temporaries go back to the pool now: a later op that takes one clears it after these passes.
+    for (const b of temps) releaseBuffer(owner.gpu, b);
   }
-  // Temporaries go back to the pool now: a later op that takes one clears it after these passes.
-  for (const b of temps) releaseBuffer(gpu, b);
-  opEncoded(gpu);
+  opEncoded(owner.gpu);
 }

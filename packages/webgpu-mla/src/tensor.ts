@@ -1,21 +1,40 @@
 /**
- * Tensors on a GPUBuffer. Every dtype is stored as 32-bit words (`array<u32>` in WGSL): f32 and
- * i32 one per word, bf16/f16 two per word (element 2k in the low half), unpacked in the shader.
- * Views (reshape, sliceRows) share the buffer and carry an element offset.
+ * Tensors on GPUBuffers. Every dtype is stored as 32-bit words: f32 and i32 one per word,
+ * bf16/f16 two per word (element 2k in the low half). Kernels read 16-bit data as packed `u32`
+ * and unpack it; f16 outputs are `array<f16>` where the device has `shader-f16` (see
+ * `bindings.ts`). A tensor larger than one storage binding is split over several buffers
+ * ("segments") of whole dim-0 rows (see `segments.ts`). Views (reshape, sliceRows) share the
+ * storage and carry an element offset.
  */
 import type { DType, Tensor } from '@dcp/backend';
 import { dtypeBytes, numel } from '@dcp/backend';
 import type { Gpu } from './gpu.js';
 
+/** How one backend instance lays tensors out on its device (from the device and the options). */
+export interface StorageLayout {
+  /** Bytes of one buffer at most: `maxStorageBufferBindingSize`, or less when forced (tests). */
+  readonly segmentBytes: number;
+  /** Storage buffers one kernel may bind: the device's `maxStorageBuffersPerShaderStage`. */
+  readonly maxBindings: number;
+  /** f16 outputs are declared `array<f16>` and written element by element (`shader-f16`). */
+  readonly nativeF16: boolean;
+}
+
 /** The allocations of one backend instance (destroyed together by `destroy()`). */
 export interface Owner {
   readonly gpu: Gpu;
   readonly live: Set<Storage>;
+  readonly layout: StorageLayout;
 }
 
-/** A buffer and its bookkeeping. */
+/**
+ * The buffers of one tensor and their bookkeeping. Word `w` of the flat data lives in
+ * `buffers[floor(w / segWords)]` at word `w % segWords`; one buffer when the tensor fits a binding.
+ */
 export interface Storage {
-  readonly buffer: GPUBuffer;
+  readonly buffers: readonly GPUBuffer[];
+  /** Words per buffer (all but the last hold exactly this many; whole dim-0 rows each). */
+  readonly segWords: number;
   readonly owner: Owner;
   disposed: boolean;
 }
@@ -84,6 +103,11 @@ export function count(t: Tensor): number {
 /** Last dimension (1 for a scalar). */
 export function lastDim(t: Tensor): number {
   return t.shape.length === 0 ? 1 : t.shape[t.shape.length - 1]!;
+}
+
+/** Buffers holding `t` (1 unless it is larger than one storage binding). */
+export function segments(t: WebGpuTensor): number {
+  return t.storage.buffers.length;
 }
 
 /** Whether a dtype is stored two per word. */
