@@ -42,12 +42,22 @@ export interface Gpu {
   staging: GPUBuffer[];
   /** First validation / out-of-memory / device-lost message, if any. */
   error: string | null;
+  /**
+   * The `GPU` object the device came from. Dawn in Node (the npm `webgpu` package) destroys its
+   * native instance when that object is garbage collected, and the device's next event poll then
+   * crashes the process (signal 11) — so every holder of the device keeps it reachable.
+   */
+  readonly instance: unknown;
 }
 
-/** Wraps a device created with the limits the kernels need. */
-export function createGpu(device: GPUDevice, software: boolean): Gpu {
+/**
+ * Wraps a device created with the limits the kernels need. `instance` is the `GPU` object the
+ * device came from: it is kept reachable for as long as the device is used (see `Gpu.instance`).
+ */
+export function createGpu(device: GPUDevice, software: boolean, instance: unknown): Gpu {
   const gpu: Gpu = {
     device,
+    instance,
     maxBinding: device.limits.maxStorageBufferBindingSize,
     maxWorkgroupStorage: device.limits.maxComputeWorkgroupStorageSize,
     targetGroups: software ? 8 : 512,
