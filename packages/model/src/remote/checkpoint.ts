@@ -46,8 +46,8 @@ export function parseWeightMap(label: string, parsed: unknown): Map<string, stri
 }
 
 /**
- * Opens the safetensors of a model folder at `url` (ending in `/`) over HTTP:
- * `model.safetensors.index.json` and the shards it lists, or else `model.safetensors`. Only the
+ * Opens the safetensors of a model folder at `url` (ending in `/`) over HTTP
+ * (relative URLs resolve against `location`): `model.safetensors.index.json` and the shards it lists, or else `model.safetensors`. Only the
  * headers are fetched here; tensors are then fetched with `Range` requests, only the slices asked
  * for (what one rank of a TP group needs). Platform-neutral: browsers, workers, Node's `fetch`.
  */
@@ -55,7 +55,12 @@ export async function openHttpCheckpoint(
   url: string | URL,
   o: HttpCheckpointOptions = {},
 ): Promise<RemoteCheckpoint> {
-  const base = new URL(String(url).endsWith('/') ? String(url) : `${String(url)}/`);
+  const s = String(url);
+  // Relative URLs resolve against the page or worker script, as fetch would.
+  const base = new URL(
+    s.endsWith('/') ? s : `${s}/`,
+    (globalThis as { location?: { href?: string } }).location?.href,
+  );
   const get = o.fetch ?? globalThis.fetch;
   const indexUrl = new URL('model.safetensors.index.json', base);
   let res: Response;

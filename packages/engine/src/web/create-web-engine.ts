@@ -1,0 +1,179 @@
+import { type EngineConfig, type ModelConfig, validateEngineConfig } from '@dcp/config';
+import { createKVCacheManager } from '@dcp/kv-cache';
+import { createThreadCommState, makeTopology, reportRankExit, type Topology } from '@dcp/parallel-state';
+import { Scheduler } from '@dcp/scheduler';
+import { AsyncLLM } from '../async-llm.js';
+import type { LoadProgressMessage } from '../executor/protocol.js';
+import { LLMEngine } from '../llm-engine.js';
+import { createHfTokenizer, type TextTokenizer } from '../text/tokenizer.js';
+import { isCrossOriginIsolated, type WebWorkerConstructor } from './dom.js';
+import { planKvCache } from './kv-plan.js';
+import type { WebRankInit } from './protocol.js';
+import { resolveWebModel, type WebModel } from './resolve-web-model.js';
+import { WebWorkerExecutor } from './worker-executor.js';
+
+/** The page is not cross-origin isolated, so it cannot share memory with its rank workers. */
+export class CrossOriginIsolationError extends Error {
+  override name = 'CrossOriginIsolationError';
+}
+
+/** Options of `createWebEngine` besides the config. */
+export interface CreateWebEngineOptions {
+  /**
+   * A module script that calls `runWebRank()` (one line; bundlers pick it up from
+   * `new URL('./rank-worker.js', import.meta.url)`). Every rank is a dedicated Web Worker on it.
+   */
+  workerUrl: string | URL;
+  /** Log lines (layout, backend, KV capacity, notices). Default: console.log. */
+  log?: (line: string) => void;
+  /** Weight-loading progress, bytes over all ranks. */
+  onProgress?: (done: number, total: number) => void;
+  /** Let `webgpu-mla` run on a software adapter (SwiftShader). Default false. */
+  allowSoftwareGpu?: boolean;
+  /** Communicator timeout per collective step (ms). */
+  commTimeoutMs?: number;
+  /** The `fetch` used for the model files on the page (default: the global one). */
+  fetch?: typeof fetch;
+  /** The `Worker` constructor (default: the page's). */
+  Worker?: WebWorkerConstructor;
+}
+
+/** What `createWebEngine` returns: the async front, its parts, and what it decided. */
+export interface CreatedWebEngine {
+  llm: AsyncLLM;
+  engine: LLMEngine;
+  tokenizer: TextTokenizer | null;
+  modelConfig: ModelConfig;
+  model: WebModel;
+  topology: Topology;
+  kv: { numBlocks: number; blockSize: number; tokenCapacity: number; bytesPerRank: number };
+  maxModelLen: number;
+  /** What every rank reported (backend, adapter, its global scope and worker name, layers, weights). */
+  rankInfo: readonly Record<string, unknown>[];
+  /** The rank workers. */
+  executor: WebWorkerExecutor;
+}
+
+/**
+ * The engine in a browser: the scheduler, KV manager and tokenizer on the calling thread (the
+ * page), one dedicated Web Worker per rank, each with its own backend (`webgpu-mla` on a device
+ * requested in that worker, or `cpu-mla`), weight shard and KV cache, collectives through
+ * shared memory. `config.model` is the URL of a Hugging Face model folder (`config.json`,
+ * safetensors fetched by each rank with Range requests, `tokenizer.json`). The page must be
+ * cross-origin isolated (served with `Cross-Origin-Opener-Policy: same-origin` and
+ * `Cross-Origin-Embedder-Policy: require-corp`), since the ranks share memory.
+ */
+export async function createWebEngine(
+  config: EngineConfig,
+  o: CreateWebEngineOptions,
+): Promise<CreatedWebEngine> {
+  const log = o.log ?? ((l: string) => console.log(l));
+  if (!isCrossOriginIsolated()) {
+    throw new CrossOriginIsolationError(
+      'crossOriginIsolated is false: serve the page with Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp (the rank workers share memory through SharedArrayBuffer)',
+    );
+  }
+  if (config.model === null) throw new Error('model: give the URL of the model folder (config.model)');
+  const model = await resolveWebModel(config.model, {
+    loadFormat: config.load.loadFormat,
+    seed: config.load.seed,
+    withTokenizer: !config.skipTokenizerInit,
+    ...(o.fetch ? { fetch: o.fetch } : {}),
+  });
+  for (const n of model.notices) log(`notice: ${n}`);
+  const { modelConfig } = model;
+  validateEngineConfig(config, modelConfig);
+  const { tp, pp, dcp, cpKvCacheInterleaveSize: interleave, dcpCommBackend } = config.parallel;
+  const topology = makeTopology({ tp, pp, dcp });
+  const plan = planKvCache(config, modelConfig, topology);
+  for (const n of plan.notices) log(`notice: ${n}`);
+  log(
+    `layout: world ${topology.worldSize} = pp ${pp} × tp ${tp}; DCP ${dcp} (interleave ${interleave}, ${dcpCommBackend}), one Web Worker per rank`,
+  );
+  log(
+    `KV cache: ${plan.numBlocks} blocks × ${plan.blockSize} tokens per rank (${plan.kvDtype}); ${plan.tokenCapacity} tokens in all`,
+  );
+
+  const comm = createThreadCommState(topology, {
+    halfFormat: plan.dtype === 'f16' ? 'f16' : 'bf16',
+    ...(o.commTimeoutMs ? { timeoutMs: o.commTimeoutMs } : {}),
+  });
+  const progress = new Map<number, LoadProgressMessage>();
+  const executor = await WebWorkerExecutor.start({
+    worldSize: topology.worldSize,
+    workerUrl: o.workerUrl,
+    ...(o.Worker ? { Worker: o.Worker } : {}),
+    init: (rank): WebRankInit => ({
+      type: 'init',
+      rank,
+      topology: { tp, pp, dcp },
+      interleave,
+      dcpCombine: dcpCommBackend,
+      hfConfig: model.hfConfig,
+      weights: model.weights,
+      dtype: plan.dtype,
+      kvDtype: plan.kvDtype,
+      blockSize: plan.blockSize,
+      numBlocks: plan.numBlocks,
+      attentionBackend: config.attentionBackend,
+      allowSoftwareGpu: o.allowSoftwareGpu ?? false,
+      comm,
+    }),
+    onRankDeath: (rank) => reportRankExit(comm, rank, 1),
+    onProgress: (m) => {
+      progress.set(m.rank, m);
+      if (progress.size < topology.worldSize) return;
+      let done = 0;
+      let total = 0;
+      for (const p of progress.values()) {
+        done += p.bytesDone;
+        total += p.bytesTotal;
+      }
+      o.onProgress?.(done, total);
+    },
+  });
+  log(
+    `backend: ${executor.rankInfo.map((i) => String(i.backend)).join(', ')} (ranks 0..${topology.worldSize - 1})`,
+  );
+  const tokenizer = model.tokenizer ? createHfTokenizer(model.tokenizer.json, model.tokenizer.config) : null;
+  if (!tokenizer && !config.skipTokenizerInit)
+    log(`notice: ${model.url} has no tokenizer.json: working on token ids`);
+  const scheduler = new Scheduler({
+    kvCacheManager: createKVCacheManager({
+      numBlocks: plan.numBlocks,
+      blockSize: plan.blockSize,
+      dcp,
+      enablePrefixCaching: config.cache.enablePrefixCaching,
+      maxModelLen: plan.maxModelLen,
+    }),
+    maxNumBatchedTokens: config.scheduler.maxNumBatchedTokens,
+    maxNumSeqs: config.scheduler.maxNumSeqs,
+    maxModelLen: plan.maxModelLen,
+    enableChunkedPrefill: config.scheduler.enableChunkedPrefill,
+    eosTokenId: tokenizer?.eosTokenId ?? modelConfig.eosTokenIds[0] ?? null,
+  });
+  const engine = new LLMEngine({
+    scheduler,
+    executor,
+    tokenizer,
+    vocabSize: modelConfig.vocabSize,
+    layout: { dcp, interleave, slotsPerRank: (plan.numBlocks - 1) * plan.blockSize },
+  });
+  return {
+    llm: new AsyncLLM(engine),
+    engine,
+    tokenizer,
+    modelConfig,
+    model,
+    topology,
+    kv: {
+      numBlocks: plan.numBlocks,
+      blockSize: plan.blockSize,
+      tokenCapacity: plan.tokenCapacity,
+      bytesPerRank: plan.bytesPerRank,
+    },
+    maxModelLen: plan.maxModelLen,
+    rankInfo: executor.rankInfo,
+    executor,
+  };
+}
