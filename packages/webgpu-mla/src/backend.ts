@@ -31,6 +31,7 @@ import {
   siluMul,
 } from './dense.js';
 import { createGpu, drainPool, flush, type Gpu } from './gpu.js';
+import { checkMatmulOptions, defaultMatmulOptions, type MatmulOptions } from './matmul.js';
 import {
   alloc,
   dispose,
@@ -83,6 +84,10 @@ export interface WebgpuMlaBackend extends AttentionBackend<WebGpuTensor, WebGpuT
   wrapCommunicator(comm: Communicator<HostArray>): Communicator<WebGpuTensor>;
   /** Copies `src`'s whole buffer into `dst`'s (same size) with a vec4 kernel: a bandwidth probe. */
   streamCopy(src: WebGpuTensor, dst: WebGpuTensor): void;
+  /** The matmul kernel choice and tuning of this instance (a copy). */
+  matmulOptions(): MatmulOptions;
+  /** Changes the matmul choice/tuning of this instance (benchmarks: `naive` baseline, sweeps). */
+  setMatmulOptions(options: Partial<MatmulOptions>): void;
 }
 
 /**
@@ -96,6 +101,7 @@ export function createWebgpuMlaBackend(
 ): WebgpuMlaBackend {
   const o: Owner = { gpu, live: new Set(), layout: storageLayout(gpu, storage) };
   const t = (x: unknown, field: string) => arg(x as WebGpuTensor, field);
+  let mm = defaultMatmulOptions();
   return {
     name: WEBGPU_MLA_NAME,
     capabilities: webgpuMlaCapabilities,
@@ -103,6 +109,12 @@ export function createWebgpuMlaBackend(
     layout: o.layout,
     wrapCommunicator: wrapHostCommunicator,
     streamCopy: (s, d) => streamCopy(o, t(s, 'streamCopy src'), t(d, 'streamCopy dst')),
+    matmulOptions: () => ({ ...mm }),
+    setMatmulOptions(p) {
+      const next = { ...mm, ...p };
+      checkMatmulOptions(next);
+      mm = next;
+    },
     destroy() {
       for (const s of o.live) {
         s.disposed = true;
@@ -122,13 +134,13 @@ export function createWebgpuMlaBackend(
     gatherRows: (s, i, d) => gatherRows(o, s, i, d),
     embedding: (i, tb, v0, out) => embedding(o, i, tb, v0, out),
     rmsNorm: (x, w, eps, out) => rmsNorm(o, x, w, eps, out),
-    linear: (x, w, out) => linear(o, x, w, out),
-    headMatmul: (x, w, out, tr) => headMatmul(o, x, w, out, tr),
+    linear: (x, w, out) => linear(o, x, w, out, mm),
+    headMatmul: (x, w, out, tr) => headMatmul(o, x, w, out, tr, mm),
     rope: (x, p, cs, r) => rope(o, x, p, cs, r),
     siluMul: (x, out) => siluMul(o, x, out),
     add: (a, b, out) => add(o, a, b, out),
     moeRoute: (l, r, ids, w) => moeRoute(o, l, r, ids, w),
-    moeExperts: (x, ids, w, gu, dn, e0, out) => moeExperts(o, x, ids, w, gu, dn, e0, out),
+    moeExperts: (x, ids, w, gu, dn, e0, out) => moeExperts(o, x, ids, w, gu, dn, e0, out, mm),
     argmax: (x, out) => argmax(o, x, out),
     writeKv: (a, b, s, c) => writeKv(o, a, b, s, c),
     gatherCache: (c, m, d) => gatherCache(o, c, m, d),

@@ -3,6 +3,8 @@
  * headMatmul, rope, siluMul, add, argmax.
  */
 import type { RopeOptions, Tensor } from '@dcp/backend';
+import { type MatmulOptions, matmul } from './matmul.js';
+import { headMatmulNaive, linearNaive } from './naive.js';
 import { run } from './run.js';
 import { arg, count, is16, lastDim, makeTensor, type Owner, type WebGpuTensor } from './tensor.js';
 
@@ -180,7 +182,7 @@ export function rmsNorm(o: Owner, xT: Tensor, wT: Tensor, eps: number, outT: Ten
 }
 
 /** `out = x · wᵀ` with `w` `[out, in]`. */
-export function linear(o: Owner, xT: Tensor, wT: Tensor, outT: Tensor): void {
+export function linear(o: Owner, xT: Tensor, wT: Tensor, outT: Tensor, mm: MatmulOptions): void {
   const x = arg(xT, 'linear x');
   const w = arg(wT, 'linear w');
   const out = arg(outT, 'linear out');
@@ -192,28 +194,23 @@ export function linear(o: Owner, xT: Tensor, wT: Tensor, outT: Tensor): void {
   );
   const n = k === 0 ? 0 : count(x) / k;
   need(count(out) === n * m, `linear out: must be [${n}, ${m}]`);
-  run(o, [
-    {
-      binds: [
-        { name: 'x', t: x },
-        { name: 'w', t: w },
-        { name: 'd', t: out, access: 'write' },
-      ],
-      params: [
-        ['m', 'u', m],
-        ['k', 'u', k],
-      ],
-      body: `  let r = i / p_m(); let j = i % p_m();
-  var s = 0.0;
-  for (var q = 0u; q < p_k(); q++) { s += ld_x(r * p_k() + q) * ld_w(j * p_k() + q); }
-  st_d(i, s);`,
-      threads: n * m,
-    },
-  ]);
+  if (mm.naive) {
+    linearNaive(o, x, w, out, n, m, k);
+    return;
+  }
+  const rows = { kind: 'dense', n, batches: 1 } as const;
+  matmul(o, { x, w, out, N: m, K: k, xs: k, xz: 0, wsj: k, wsq: 1, wz: 0, os: m, oz: 0, rows }, mm);
 }
 
 /** Per-head matmul (MLA weight absorption). */
-export function headMatmul(o: Owner, xT: Tensor, wT: Tensor, outT: Tensor, transposeW: boolean): void {
+export function headMatmul(
+  o: Owner,
+  xT: Tensor,
+  wT: Tensor,
+  outT: Tensor,
+  transposeW: boolean,
+  mm: MatmulOptions,
+): void {
   const x = arg(xT, 'headMatmul x');
   const w = arg(wT, 'headMatmul w');
   const out = arg(outT, 'headMatmul out');
@@ -223,30 +220,30 @@ export function headMatmul(o: Owner, xT: Tensor, wT: Tensor, outT: Tensor, trans
   need(k > 0 && count(x) % (H * k) === 0, `headMatmul x: must be [n, ${H}, ${k}]`);
   const n = count(x) / (H * k);
   need(count(out) === n * H * m, `headMatmul out: must be [${n}, ${H}, ${m}]`);
-  run(o, [
-    {
-      binds: [
-        { name: 'x', t: x },
-        { name: 'w', t: w },
-        { name: 'd', t: out, access: 'write' },
-      ],
-      params: [
-        ['h', 'u', H],
-        ['m', 'u', m],
-        ['k', 'u', k],
-        ['tr', 'u', transposeW ? 1 : 0],
-      ],
-      body: `  let j = i % p_m(); let th = i / p_m(); let h = th % p_h();
-  var s = 0.0;
-  for (var q = 0u; q < p_k(); q++) {
-    var wi = (h * p_k() + q) * p_m() + j;
-    if (p_tr() == 1u) { wi = (h * p_m() + j) * p_k() + q; }
-    s += ld_x(th * p_k() + q) * ld_w(wi);
+  if (mm.naive) {
+    headMatmulNaive(o, x, w, out, { n, H, k, m }, transposeW);
+    return;
   }
-  st_d(i, s);`,
-      threads: n * H * m,
+  // Batch z = head: X(z, t, q) = x[(t·H + z)·k + q], W(z, j, q) = w[z·k·m + (transposed ? j·k + q : q·m + j)].
+  matmul(
+    o,
+    {
+      x,
+      w,
+      out,
+      N: m,
+      K: k,
+      xs: H * k,
+      xz: k,
+      wsj: transposeW ? k : 1,
+      wsq: transposeW ? 1 : m,
+      wz: k * m,
+      os: H * m,
+      oz: m,
+      rows: { kind: 'dense', n, batches: H },
     },
-  ]);
+    mm,
+  );
 }
 
 const LAYOUTS = { 'interleaved-to-half': 0, interleaved: 1, half: 2 } as const;

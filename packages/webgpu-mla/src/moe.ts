@@ -1,14 +1,18 @@
 /**
- * MoE: DeepSeek-V2 routing (softmax, greedy or group-limited top-k) and the local experts' MLPs.
+ * MoE: DeepSeek-V2 routing (softmax, greedy or group-limited top-k) and the local experts' MLPs,
+ * grouped by expert: a sort kernel lists each local expert's (token, k) pairs and cuts them into
+ * row tiles, then the gate‖up product, SiLU·up, the down product (each expert's weights read once
+ * per tile, not once per token) and a weighted combine back to token order.
  */
 import type { MoeRouteOptions, Tensor } from '@dcp/backend';
-import { need } from './dense.js';
+import { need, siluMul } from './dense.js';
+import { gemvWordElems } from './gemv.js';
+import { type MatmulOptions, matmul } from './matmul.js';
+import type { MatmulSpec, TileRows } from './matmul-spec.js';
 import { alloc, dispose } from './memory.js';
+import { moeExpertsNaive } from './naive.js';
 import { run } from './run.js';
-import { arg, count, type Owner } from './tensor.js';
-
-const SILU =
-  'fn silu(g: f32) -> f32 { if (g >= 0.0) { return g / (1.0 + exp(-g)); } let e = exp(g); return g * e / (1.0 + e); }';
+import { arg, count, type Owner, type WebGpuTensor } from './tensor.js';
 
 /** Softmax routing with top-k (ties → lower expert id). */
 export function moeRoute(o: Owner, logitsT: Tensor, r: MoeRouteOptions, idsT: Tensor, wT: Tensor): void {
@@ -99,6 +103,86 @@ export function moeRoute(o: Owner, logitsT: Tensor, r: MoeRouteOptions, idsT: Te
   ]);
 }
 
+/** Most local experts the sort kernel handles (its workgroup-memory counters). */
+const MAX_LOCAL_EXPERTS = 1024;
+
+/**
+ * One workgroup: counts the local pairs of each expert, lays the experts' rows out in order
+ * (`of`), lists row tiles of `tm` rows (`tl`), and writes each pair's grouped row (`ps`, −1 for
+ * experts of other ranks) and each row's pair (`od`). Pairs keep their order inside an expert.
+ */
+function sortKernel(ids: WebGpuTensor, g: Grouping, P: number, El: number, e0: number) {
+  return {
+    binds: [
+      { name: 'ids', t: ids },
+      { name: 'tl', t: g.tiles.tiles, access: 'write' as const },
+      { name: 'of', t: g.tiles.offs, access: 'write' as const },
+      { name: 'od', t: g.tiles.ord!, access: 'write' as const },
+      { name: 'ps', t: g.pos, access: 'write' as const },
+    ],
+    params: [
+      ['P', 'u', P],
+      ['el', 'u', El],
+      ['e0', 'i', e0],
+      ['tm', 'u', g.tiles.rows],
+    ] as const,
+    decl: `var<workgroup> sid: array<i32, 256>;
+var<workgroup> cnt: array<u32, ${MAX_LOCAL_EXPERTS}>;
+var<workgroup> cur: array<u32, ${MAX_LOCAL_EXPERTS}>;
+fn local_expert(p: u32) -> i32 {
+  if (p >= p_P()) { return -1; }
+  let e = ld_ids(p) - p_e0();
+  if (e < 0 || e >= i32(p_el())) { return -1; }
+  return e;
+}`,
+    body: `  for (var e = lid; e < p_el(); e += 256u) { cnt[e] = 0u; }
+  for (var base = 0u; base < p_P(); base += 256u) {
+    workgroupBarrier();
+    sid[lid] = local_expert(base + lid);
+    workgroupBarrier();
+    let m = min(256u, p_P() - base);
+    for (var e = lid; e < p_el(); e += 256u) {
+      var c = 0u;
+      for (var q = 0u; q < m; q++) { if (sid[q] == i32(e)) { c++; } }
+      cnt[e] += c;
+    }
+  }
+  workgroupBarrier();
+  if (lid == 0u) {
+    var off = 0u; var nt = 0u;
+    for (var e = 0u; e < p_el(); e++) {
+      st_of(e, i32(off)); cur[e] = off;
+      for (var r = 0u; r < cnt[e]; r += p_tm()) {
+        st_tl(1u + 2u * nt, i32(e)); st_tl(2u + 2u * nt, i32(off + r)); nt++;
+      }
+      off += cnt[e];
+    }
+    st_of(p_el(), i32(off)); st_tl(0u, i32(nt));
+  }
+  for (var base = 0u; base < p_P(); base += 256u) {
+    workgroupBarrier();
+    let le = local_expert(base + lid);
+    sid[lid] = le;
+    if (base + lid < p_P() && le < 0) { st_ps(base + lid, -1); }
+    workgroupBarrier();
+    let m = min(256u, p_P() - base);
+    for (var e = lid; e < p_el(); e += 256u) {
+      for (var q = 0u; q < m; q++) {
+        if (sid[q] == i32(e)) { let d = cur[e]; st_od(d, i32(base + q)); st_ps(base + q, i32(d)); cur[e] = d + 1u; }
+      }
+    }
+  }`,
+    groups: 1,
+    size: 256,
+  };
+}
+
+interface Grouping {
+  tiles: TileRows;
+  /** i32 [P]: grouped row of each pair, or −1. */
+  pos: WebGpuTensor;
+}
+
 /** Dispatch + expert MLPs + weighted combine over the experts this rank holds. */
 export function moeExperts(
   o: Owner,
@@ -109,6 +193,7 @@ export function moeExperts(
   dnT: Tensor,
   expertStart: number,
   outT: Tensor,
+  mm: MatmulOptions,
 ): void {
   const x = arg(xT, 'moeExperts x');
   const ids = arg(idsT, 'moeExperts ids');
@@ -135,63 +220,87 @@ export function moeExperts(
   );
   need(Number.isInteger(expertStart), `moeExperts expertStart: must be an integer, got ${expertStart}`);
   if (n === 0) return;
-  const h = alloc(o, [Math.max(1, n * K * I)], 'f32', 'moeExperts scratch');
-  const common = [
-    ['K', 'u', K],
-    ['I', 'u', I],
-    ['hid', 'u', hidden],
-    ['el', 'i', El],
-    ['e0', 'i', expertStart],
-  ] as const;
+  if (mm.naive || El === 0 || I === 0) {
+    moeExpertsNaive(o, { x, ids, w, gu, dn, out }, { n, K, I, hidden, El }, expertStart);
+    return;
+  }
+  need(El <= MAX_LOCAL_EXPERTS, `moeExperts gateUp: at most ${MAX_LOCAL_EXPERTS} local experts, got ${El}`);
+  const P = n * K;
+  const scratch: WebGpuTensor[] = [];
+  const buf = (shape: number[], dtype: 'i32' | 'f32') => {
+    const t = alloc(o, shape, dtype, 'moeExperts scratch');
+    scratch.push(t);
+    return t;
+  };
+  const h = buf([P, 2 * I], 'f32');
+  const act = buf([P, I], 'f32');
+  const y = buf([P, hidden], 'f32');
+  const rows = { kind: 'tiles', tiles: h, offs: h, ord: h, topK: K, maxTiles: 0, rows: 0 } as TileRows;
+  const up: MatmulSpec = {
+    x,
+    w: gu,
+    out: h,
+    N: 2 * I,
+    K: hidden,
+    xs: hidden,
+    xz: 0,
+    wsj: hidden,
+    wsq: 1,
+    wz: 2 * I * hidden,
+    os: 2 * I,
+    oz: 0,
+    rows,
+  };
+  const down: MatmulSpec = {
+    x: act,
+    w: dn,
+    out: y,
+    N: hidden,
+    K: I,
+    xs: I,
+    xz: 0,
+    wsj: I,
+    wsq: 1,
+    wz: hidden * I,
+    os: hidden,
+    oz: 0,
+    rows,
+  };
+  // Few rows per expert: GEMV tiles of 8 rows (each expert's weights read once per 8 of its rows).
+  const gemv = P <= mm.gemvMaxRows * El && gemvWordElems(up) > 0 && gemvWordElems(down) > 0;
+  const tm = gemv ? 8 : 16 * mm.gemmThread;
+  const maxTiles = Math.ceil(P / tm) + Math.min(El, P);
+  rows.tiles = buf([1 + 2 * maxTiles], 'i32');
+  rows.offs = buf([El + 1], 'i32');
+  rows.ord = buf([P], 'i32');
+  rows.maxTiles = maxTiles;
+  rows.rows = tm;
+  const g: Grouping = { tiles: rows, pos: buf([P], 'i32') };
+  run(o, [sortKernel(ids, g, P, El, expertStart)]);
+  matmul(o, up, mm);
+  siluMul(o, h, act);
+  matmul(o, { ...down, rows: { ...rows, ord: null } }, mm);
   run(o, [
     {
       binds: [
-        { name: 'x', t: x },
-        { name: 'ids', t: ids },
-        { name: 'gu', t: gu },
-        { name: 'h', t: h, access: 'write' },
-      ],
-      params: common,
-      decl: SILU,
-      body: `  let c = i % p_I(); let tk = i / p_I(); let t = tk / p_K();
-  let e = ld_ids(tk) - p_e0();
-  var v = 0.0;
-  if (e >= 0 && e < p_el()) {
-    let gb = (u32(e) * 2u * p_I() + c) * p_hid();
-    let ub = gb + p_I() * p_hid();
-    var g = 0.0; var u = 0.0;
-    for (var q = 0u; q < p_hid(); q++) {
-      let xv = ld_x(t * p_hid() + q);
-      g += ld_gu(gb + q) * xv; u += ld_gu(ub + q) * xv;
-    }
-    v = silu(g) * u;
-  }
-  st_h(i, v);`,
-      threads: n * K * I,
-    },
-    {
-      binds: [
-        { name: 'h', t: h },
-        { name: 'ids', t: ids },
+        { name: 'y', t: y },
+        { name: 'ps', t: g.pos },
         { name: 'w', t: w },
-        { name: 'dn', t: dn },
         { name: 'd', t: out, access: 'write' },
       ],
-      params: common,
-      body: `  let c = i % p_hid(); let t = i / p_hid();
+      params: [
+        ['K', 'u', K],
+        ['hid', 'u', hidden],
+      ],
+      body: `  let t = i / p_hid(); let c = i % p_hid();
   var acc = 0.0;
   for (var k = 0u; k < p_K(); k++) {
-    let e = ld_ids(t * p_K() + k) - p_e0();
-    if (e < 0 || e >= p_el()) { continue; }
-    let db = (u32(e) * p_hid() + c) * p_I();
-    let hb = (t * p_K() + k) * p_I();
-    var y = 0.0;
-    for (var q = 0u; q < p_I(); q++) { y += ld_dn(db + q) * ld_h(hb + q); }
-    acc += ld_w(t * p_K() + k) * y;
+    let p = ld_ps(t * p_K() + k);
+    if (p >= 0) { acc += ld_w(t * p_K() + k) * ld_y(u32(p) * p_hid() + c); }
   }
   st_d(i, acc);`,
       threads: n * hidden,
     },
   ]);
-  dispose(o, h);
+  for (const t of scratch) dispose(o, t);
 }
