@@ -2,14 +2,18 @@
  * Decode shapes the suite's small cases do not reach: DeepSeek's 576-wide latent with 16 heads
  * (several key tiles and KV splits per token, 8 or 16 heads per workgroup), odd latent widths
  * (the element-wise loader and the odd tail), and a bf16 cache, each merged over DCP ranks and
- * compared with dense float64 attention by the suite's scenario.
+ * compared with dense float64 attention by the suite's scenario. Then direct decode calls against
+ * float64 attention on every kernel path: with and without subgroups, 4/8/16 heads per workgroup
+ * and a partial head chunk, vector and element-wise cache loads in every dtype, a cache split
+ * over several buffers, one split writing the result itself, and many splits merged by the
+ * workgroup merge.
  */
 import type { FloatDType } from '@dcp/backend';
-import { createCaseContext, dcpDecodeScenario } from '@dcp/backend/testing';
+import { createCaseContext, createRng, dcpDecodeScenario, encode, refAttend } from '@dcp/backend/testing';
 import { createLocalCommunicators } from '@dcp/parallel-state';
-import { afterAll, describe, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { wrapHostCommunicator } from './comm.js';
-import { platformDescriptor } from './node.js';
+import { dawnGpu, platformDescriptor } from './node.js';
 import { adapterOrSkip } from './test-adapter.js';
 
 const base = platformDescriptor({ allowSoftware: true });
@@ -79,4 +83,201 @@ describe.skipIf(!adapter)('webgpu-mla decode beyond the suite', () => {
       }
     }, 300_000);
   }
+});
+
+/**
+ * A Dawn GPU whose adapter hides `subgroups` (the kernels' plain path) and/or presents itself as
+ * hardware (the split heuristics of a real GPU: many splits per token).
+ */
+function proxyGpu(o: { noSubgroups?: boolean; hardware?: boolean }): () => Promise<GPU | null> {
+  let real: GPU | null = null;
+  return async () => {
+    real ??= await dawnGpu();
+    const gpu = real;
+    if (!gpu) return null;
+    return {
+      requestAdapter: async (opts?: GPURequestAdapterOptions) => {
+        const a = await gpu.requestAdapter(opts);
+        if (!a) return a;
+        return new Proxy(a, {
+          get(t, p) {
+            if (p === 'features' && o.noSubgroups)
+              return new Set([...t.features].filter((f) => f !== 'subgroups'));
+            if (p === 'info' && o.hardware)
+              return {
+                vendor: 'test',
+                architecture: 'test',
+                description: 'presented as hardware',
+                isFallbackAdapter: false,
+              };
+            if (p === 'isFallbackAdapter' && o.hardware) return false;
+            const v = Reflect.get(t, p, t);
+            return typeof v === 'function' ? v.bind(t) : v;
+          },
+        });
+      },
+    } as unknown as GPU;
+  };
+}
+
+interface Direct {
+  name: string;
+  H: number;
+  L: number;
+  R: number;
+  kv: FloatDType;
+  page: number;
+  lens: number[];
+  /** Block-table row of each token (tokenToRow); default token t uses row t. */
+  rows?: number[];
+  qDtype?: FloatDType;
+  /** Block-table width beyond what the lengths need (more splits on a hardware-like adapter). */
+  mb?: number;
+}
+
+type Descriptor = ReturnType<typeof platformDescriptor>;
+
+/** One decode call on fresh random data against float64 attention. */
+async function checkDecode(d: Descriptor, c: Direct, seed: number): Promise<void> {
+  const b = await d.create({ config: undefined as never });
+  try {
+    const rng = createRng(seed);
+    const W = c.L + c.R;
+    const n = c.lens.length;
+    const rows = c.rows ?? c.lens.map((_, t) => t);
+    const nr = Math.max(...rows) + 1;
+    const need = Math.max(1, ...c.lens.map((l) => Math.ceil(l / c.page)));
+    const mb = c.mb ?? need;
+    const nb = nr * need + 1;
+    const cache = encode(rng.normals(nb * c.page * W), c.kv);
+    const perm = rng.permutation(nb);
+    const bt = new Int32Array(nr * mb).fill(-1);
+    for (let r = 0; r < nr; r++) for (let i = 0; i < need; i++) bt[r * mb + i] = perm[r * need + i]!;
+    const q = encode(rng.normals(n * c.H * W), c.qDtype ?? 'f32');
+    // Each token sees at most its row's blocks.
+    const lens = c.lens.map((l) => Math.min(l, need * c.page));
+    const tq = b.upload(q.data, [n, c.H, W], c.qDtype ?? 'f32');
+    const tc = b.upload(cache.data, [nb, c.page, W], c.kv);
+    const tbt = b.upload(bt, [nr, mb], 'i32');
+    const tl = b.upload(Int32Array.from(lens), [n], 'i32');
+    const trow = c.rows ? b.upload(Int32Array.from(rows), [n], 'i32') : undefined;
+    const out = b.alloc([n, c.H, c.L], 'f32');
+    const lse = b.alloc([n, c.H], 'f32');
+    const scale = 1 / Math.sqrt(W);
+    b.mlaDecode(tq, tc, { blockTable: tbt, seqLens: tl, tokenToRow: trow }, scale, out, lse);
+    const got = (await b.download(out)) as Float32Array;
+    const gotL = (await b.download(lse)) as Float32Array;
+    let worst = 0;
+    for (let t = 0; t < n; t++) {
+      const keys = Array.from({ length: lens[t]! }, (_, j) => {
+        const at = (bt[rows[t]! * mb + Math.floor(j / c.page)]! * c.page + (j % c.page)) * W;
+        return (p: number) => cache.stored[at + p]!;
+      });
+      for (let h = 0; h < c.H; h++) {
+        const r = t * c.H + h;
+        if (keys.length === 0) {
+          expect(gotL[r], `${c.name}: empty token ${t} head ${h} LSE`).toBe(Number.NEGATIVE_INFINITY);
+          for (let x = 0; x < c.L; x++) expect(got[r * c.L + x]).toBe(0);
+          continue;
+        }
+        const ref = refAttend((p) => q.stored[r * W + p]!, W, keys, keys, c.L, scale);
+        let rms = 0;
+        for (const v of ref.out) rms += v * v;
+        rms = Math.sqrt(rms / c.L);
+        for (let x = 0; x < c.L; x++) {
+          const e = ref.out[x]!;
+          worst = Math.max(worst, Math.abs(got[r * c.L + x]! - e) / (Math.abs(e) + rms));
+        }
+        worst = Math.max(worst, Math.abs(gotL[r]! - ref.lse) / (1 + Math.abs(ref.lse)));
+      }
+    }
+    expect(worst, `${c.name}: max normalised error`).toBeLessThan(1e-4);
+  } finally {
+    b.destroy();
+  }
+}
+
+const direct: Direct[] = [
+  {
+    name: '4 heads over latent 512+64, bf16 (4 keys per lane, several tiles)',
+    H: 4,
+    L: 512,
+    R: 64,
+    kv: 'bf16',
+    page: 16,
+    lens: [700, 3, 0],
+  },
+  {
+    name: '16 heads over 96+32, bf16, tokenToRow, bf16 queries',
+    H: 16,
+    L: 96,
+    R: 32,
+    kv: 'bf16',
+    page: 16,
+    lens: [300, 1, 129, 40],
+    rows: [2, 0, 1, 2],
+    qDtype: 'bf16',
+  },
+  {
+    name: '20 heads (a partial second chunk) over 48+16, f16',
+    H: 20,
+    L: 48,
+    R: 16,
+    kv: 'f16',
+    page: 8,
+    lens: [140, 33],
+  },
+  { name: 'f32 cache, 8 heads over 64+8', H: 8, L: 64, R: 8, kv: 'f32', page: 16, lens: [90, 200] },
+  {
+    name: 'odd latent 11+4 (element loads), 3 heads, 8 tokens (one split writes the result)',
+    H: 3,
+    L: 11,
+    R: 4,
+    kv: 'bf16',
+    page: 4,
+    lens: [40, 7, 0, 1, 13, 9, 2, 30],
+  },
+];
+
+const paths: [string, Descriptor][] = [
+  ['subgroups where the adapter has them', base],
+  ['no subgroups', platformDescriptor({ allowSoftware: true, requestGpu: proxyGpu({ noSubgroups: true }) })],
+];
+
+describe.skipIf(!adapter)('webgpu-mla decode kernel paths against float64 attention', () => {
+  const extra: Descriptor[] = [];
+  afterAll(async () => {
+    for (const [, d] of paths.slice(1)) await d.close();
+    for (const d of extra) await d.close();
+  });
+  for (const [pname, d] of paths) {
+    direct.forEach((c, i) => {
+      it(`${c.name} (${pname})`, () => checkDecode(d, c, 100 + i), 120_000);
+    });
+  }
+  it('a cache split over several buffers: vector and element-wise loads', async () => {
+    // 4 to 5 buffers of whole blocks.
+    const a = platformDescriptor({ allowSoftware: true, maxSegmentBytes: 12 * 16 * 576 * 2 });
+    const b = platformDescriptor({ allowSoftware: true, maxSegmentBytes: 5 * 4 * 15 * 2 });
+    extra.push(a, b);
+    await checkDecode(
+      a,
+      { name: 'segmented 512+64', H: 8, L: 512, R: 64, kv: 'bf16', page: 16, lens: [500, 260] },
+      7,
+    );
+    await checkDecode(
+      b,
+      { name: 'segmented 11+4', H: 3, L: 11, R: 4, kv: 'bf16', page: 4, lens: [40, 37] },
+      8,
+    );
+  }, 120_000);
+  it('many splits per token merged by the workgroup merge (hardware split heuristics)', async () => {
+    const h = platformDescriptor({ allowSoftware: true, requestGpu: proxyGpu({ hardware: true }) });
+    extra.push(h);
+    await checkDecode(
+      h,
+      { name: 'wide merge', H: 16, L: 96, R: 32, kv: 'bf16', page: 16, lens: [1000, 17, 0], mb: 300 },
+      9,
+    );
+  }, 120_000);
 });

@@ -1,210 +1,80 @@
 /**
- * MLA decode over the paged latent cache, split-KV (flash-decoding): each workgroup takes one
- * token, a chunk of heads and a contiguous range of its keys, keeps the chunk's scaled queries
- * in workgroup memory, and streams the cache in tiles — scores (one invocation per head × key),
- * an online softmax per head, then the value accumulation with each invocation owning a few
- * output columns of every head. A second pass merges the splits with their LSEs.
+ * MLA decode over the paged latent cache, split-KV (flash-decoding). Workgroup = (token, split
+ * of its keys, chunk of 4/8/16 heads); the chunk's scaled queries sit in workgroup memory and
+ * the split's keys stream through in tiles:
+ * - scores: with subgroups, 4 lanes share one key row (16-byte loads, 64 contiguous bytes per
+ *   row per load), each lane holds all heads of 2–4 keys and a transposing subgroup butterfly
+ *   sums the 4 lanes; without, one invocation per (key, 4 heads) over the whole row;
+ * - the tile's max per head, p = exp(s − m) and the running rescale (workgroup-memory
+ *   reductions, 3 barriers);
+ * - values: each invocation owns 4 heads × 8 columns and reads 16 bytes of each key's row
+ *   (coalesced), several key slots per workgroup when there are fewer than 256 such units.
+ * Head chunks of one token are adjacent workgroups so they read the same keys together (L2).
+ * A second pass merges the splits with their LSEs. WGSL: `decode-kernel.ts`.
  */
 import type { DecodeMeta, Tensor } from '@dcp/backend';
-import { wordAt } from './bindings.js';
+import { type CacheLayout, type DecodePlan, decodeWgsl, makePlan, sharedBytes } from './decode-kernel.js';
 import { need } from './dense.js';
+import { encoder, opEncoded, PARAM_SLOT, paramSlot, pipelineFor } from './gpu.js';
 import { alloc, dispose } from './memory.js';
 import { run } from './run.js';
-import { arg, count, type Owner, type WebGpuTensor } from './tensor.js';
-
-const NT = 256;
+import { arg, count, is16, type Owner, type WebGpuTensor } from './tensor.js';
 
 /**
- * Heads per workgroup: 4, 8 or 16 (the smallest covering H, else the largest) whose scaled
- * queries fit in workgroup memory next to the score tile.
+ * The plan with the most heads per workgroup (4, 8 or 16; no more than H needs) whose queries
+ * and score tile fit in workgroup memory.
  */
-function headsPerGroup(H: number, W: number, maxBytes: number): number {
-  const fits = (hc: number) => hc * W * 4 + 4096 + 1024 <= maxBytes;
-  need(fits(4), `mlaDecode: latent width ${W} does not fit in workgroup memory (${maxBytes} bytes)`);
-  let hc = 4;
-  while (hc < 16 && hc < H && fits(hc * 2)) hc *= 2;
-  return hc;
-}
-
-/**
- * WGSL of the cache loader `pair_c(e) -> vec2<f32>`: cache elements `e` and `e + 1` (`e` even
- * within a row, an element index of the cache view like `ld_c`'s). Decode kernels read the
- * cache only through `pair_c` and `ld_c` (the binding must be named `c`), so a cache split over
- * several buffers (`segments.ts`) or stored in any dtype needs no change in the kernel; for
- * wider raw reads, `wordAt(cache, 'c', w)` (bindings.ts) is the WGSL of packed word `w`. `fast`:
- * a row starts on a word (16-bit: even width and offset) so a pair is one packed word.
- */
-export function pairLoader(cache: WebGpuTensor, fast: boolean): string {
-  const dtype = cache.dtype;
-  const w = (j: string) => wordAt(cache, 'c', j);
-  if (!fast) return 'fn pair_c(e: u32) -> vec2<f32> { return vec2<f32>(ld_c(e), ld_c(e + 1u)); }';
-  if (dtype === 'f32')
-    return `fn pair_c(e: u32) -> vec2<f32> { let j = o_c() + e; return vec2<f32>(bitcast<f32>(${w('j')}), bitcast<f32>(${w('j + 1u')})); }`;
-  const body =
-    dtype === 'bf16'
-      ? 'return vec2<f32>(bitcast<f32>(w << 16u), bitcast<f32>(w & 0xffff0000u));'
-      : 'return unpack2x16float(w);';
-  return `fn pair_c(e: u32) -> vec2<f32> { let w = ${w('(o_c() + e) >> 1u')}; ${body} }`;
-}
-
-/** Scores and softmax, one invocation per (4 heads, key); one invocation per head for the softmax. */
-const SCORES_PLAIN = (W: number) => `    let g = lid / TK; let kk = lid % TK;
-    var sc = vec4<f32>(-3.0e38);
-    if (kk < cnt) {
-      sc = vec4<f32>(0.0);
-      let kb = kbase[kk];
-      for (var d2 = 0u; d2 < ${Math.floor(W / 2)}u; d2++) {
-        let kv = pair_c(kb + 2u * d2);
-        sc += qs[(2u * d2) * HG + g] * kv.x + qs[(2u * d2 + 1u) * HG + g] * kv.y;
-      }
-      ${W % 2 === 1 ? 'sc += qs[(W - 1u) * HG + g] * ld_c(kb + W - 1u);' : ''}
-    }
-    ps[kk * HG + g] = sc;
-    workgroupBarrier();
-    if (lid < HC) {
-      let pg = lid / 4u; let pj = lid % 4u;
-      var mt = mrun[lid];
-      for (var k = 0u; k < cnt; k++) { mt = max(mt, ps[k * HG + pg][pj]); }
-      let a = exp(mrun[lid] - mt);
-      var sum = 0.0;
-      for (var k = 0u; k < cnt; k++) { let p = exp(ps[k * HG + pg][pj] - mt); ps[k * HG + pg][pj] = p; sum += p; }
-      lrun[lid] = lrun[lid] * a + sum;
-      mrun[lid] = mt;
-      alpha[lid] = a;
-    }
-    workgroupBarrier();`;
-
-/**
- * Scores with subgroups: one subgroup per key, its lanes across the latent (coalesced loads of
- * two elements), `subgroupAdd` per 4 heads; then one subgroup per head for the tile's softmax
- * (`subgroupMax`/`subgroupAdd` over the keys). Queries are stored head-group-major here.
- */
-const SCORES_SUBGROUP = (W: number) => `    let nsg = ${NT}u / sgs; let sg = lid / sgs;
-    for (var kk = sg; kk < cnt; kk += nsg) {
-      let kb = kbase[kk];
-      var part: array<vec4<f32>, HG>;
-      // Zeroed explicitly: an implementation was seen keeping the previous iteration's values.
-      for (var g = 0u; g < HG; g++) { part[g] = vec4<f32>(0.0); }
-      for (var d2 = sgl; d2 < ${Math.floor(W / 2)}u; d2 += sgs) {
-        let kv = pair_c(kb + 2u * d2);
-        for (var g = 0u; g < HG; g++) { part[g] += qs[g * W + 2u * d2] * kv.x + qs[g * W + 2u * d2 + 1u] * kv.y; }
-      }
-      ${W % 2 === 1 ? 'if (sgl == 0u) { for (var g = 0u; g < HG; g++) { part[g] += qs[g * W + W - 1u] * ld_c(kb + W - 1u); } }' : ''}
-      for (var g = 0u; g < HG; g++) {
-        let s4 = subgroupAdd(part[g]);
-        if (sgl == 0u) { ps[kk * HG + g] = s4; }
-      }
-    }
-    workgroupBarrier();
-    for (var hh = sg; hh < HC; hh += nsg) {
-      let pg = hh / 4u; let pj = hh % 4u;
-      var lm = -3.0e38;
-      for (var k = sgl; k < cnt; k += sgs) { lm = max(lm, ps[k * HG + pg][pj]); }
-      let m0 = mrun[hh];
-      let mt = max(m0, subgroupMax(lm));
-      let a = exp(m0 - mt);
-      var ls = 0.0;
-      for (var k = sgl; k < cnt; k += sgs) { let p = exp(ps[k * HG + pg][pj] - mt); ps[k * HG + pg][pj] = p; ls += p; }
-      let sum = subgroupAdd(ls);
-      if (sgl == 0u) { lrun[hh] = lrun[hh] * a + sum; mrun[hh] = mt; alpha[hh] = a; }
-    }
-    workgroupBarrier();`;
-
-/**
- * The split kernel. Scores: invocation (g, k) computes 4 heads × 1 key, reading the key two
- * elements at a time and the 4 heads' query values as one vec4 (queries stored dim-major).
- * Values: invocation owns column pairs (2·lid, 2·lid + 1) + 512·c for every head, with the
- * softmax weights of 4 heads read as one vec4.
- */
-function splitKernel(
-  HC: number,
+function choosePlan(
+  H: number,
   W: number,
   L: number,
-  pair: string,
-  sub: boolean,
-): { decl: string; body: string } {
-  const HG = HC / 4;
-  const TK = NT / HG;
-  const MAXC = Math.max(1, Math.ceil(L / (2 * NT)));
-  const decl = `const HC = ${HC}u; const HG = ${HG}u; const TK = ${TK}u; const W = ${W}u; const L = ${L}u;
-var<workgroup> qs: array<vec4<f32>, ${W * HG}>;
-var<workgroup> ps: array<vec4<f32>, ${TK * HG}>;
-var<workgroup> mrun: array<f32, ${HC}>;
-var<workgroup> lrun: array<f32, ${HC}>;
-var<workgroup> alpha: array<f32, ${HC}>;
-var<workgroup> kbase: array<u32, ${TK}>;
-var<workgroup> info: vec2<u32>;
-${pair}`;
-  const body = `  let per = p_nhc() * p_sp();
-  let t = wg / per; let hc = (wg % per) / p_sp(); let s = wg % p_sp();
-  let h0 = hc * HC;
-  if (lid == 0u) {
-    var row = t;
-    if (p_hasRow() == 1u) { row = u32(max(ld_row(t), 0)); }
-    info = vec2<u32>(row, u32(max(ld_len(t), 0)));
-  }
-  let inf = workgroupUniformLoad(&info);
-  let row = inf.x;
-  let start = s * p_chunk();
-  let end = min(start + p_chunk(), min(inf.y, p_mb() * p_B()));
-  for (var e = lid; e < HC * W; e += ${NT}u) {
-    let hh = e / W; let d = e % W; let h = h0 + hh;
-    var v = 0.0;
-    if (h < p_H()) { v = ld_q((t * p_H() + h) * W + d) * p_scale(); }
-    ${sub ? 'qs[(hh / 4u) * W + d][hh % 4u] = v;' : 'qs[d * HG + hh / 4u][hh % 4u] = v;'}
-  }
-  if (lid < HC) { mrun[lid] = -3.0e38; lrun[lid] = 0.0; }
-  var acc: array<vec4<f32>, ${2 * MAXC * HG}>;
-  workgroupBarrier();
-  var k0 = start;
-  loop {
-    if (k0 >= end) { break; }
-    let cnt = min(TK, end - k0);
-    if (lid < cnt) {
-      let j = k0 + lid;
-      let blk = u32(ld_bt(row * p_mb() + j / p_B()));
-      kbase[lid] = (blk * p_B() + j % p_B()) * W;
-    }
-    workgroupBarrier();
-${sub ? SCORES_SUBGROUP(W) : SCORES_PLAIN(W)}
-    for (var gg = 0u; gg < HG; gg++) {
-      let a4 = vec4<f32>(alpha[4u * gg], alpha[4u * gg + 1u], alpha[4u * gg + 2u], alpha[4u * gg + 3u]);
-      for (var c = 0u; c < ${2 * MAXC}u; c++) { acc[c * HG + gg] *= a4; }
-    }
-    for (var k = 0u; k < cnt; k++) {
-      let kb = kbase[k];
-      for (var c = 0u; c < ${MAXC}u; c++) {
-        let d = 2u * (lid + c * ${NT}u);
-        if (d < L) {
-          var vv = vec2<f32>(ld_c(kb + d), 0.0);
-          if (d + 1u < L) { vv = pair_c(kb + d); }
-          for (var gg = 0u; gg < HG; gg++) {
-            let pk = ps[k * HG + gg];
-            acc[(2u * c) * HG + gg] += pk * vv.x;
-            acc[(2u * c + 1u) * HG + gg] += pk * vv.y;
-          }
-        }
-      }
-    }
-    workgroupBarrier();
-    k0 += TK;
-  }
-  for (var hh = 0u; hh < HC; hh++) {
-    if (h0 + hh >= p_H()) { break; }
-    let r = (t * p_H() + h0 + hh) * p_sp() + s;
-    let l = lrun[hh];
-    let gg = hh / 4u; let j = hh % 4u;
-    for (var c = 0u; c < ${MAXC}u; c++) {
-      for (var jj = 0u; jj < 2u; jj++) {
-        let d = 2u * (lid + c * ${NT}u) + jj;
-        if (d < L) { st_po(r * L + d, select(0.0, acc[(2u * c + jj) * HG + gg][j] / l, l > 0.0)); }
-      }
-    }
-    if (lid == 0u) {
-      if (l > 0.0) { st_pl(r, mrun[hh] + log(l)); } else { stu_pl(r, NEG_INF_BITS); }
-    }
-  }`;
-  return { decl, body };
+  o: Owner,
+  cache: CacheLayout,
+  qDtype: DecodePlan['qDtype'],
+): DecodePlan {
+  const max = o.gpu.maxWorkgroupStorage;
+  const plan = (hc: number) => makePlan(hc, W, L, o.gpu.subgroups, cache, qDtype);
+  need(
+    sharedBytes(plan(4)) <= max,
+    `mlaDecode: latent width ${W} does not fit in workgroup memory (${max} bytes)`,
+  );
+  let hc = 4;
+  while (hc < 16 && hc < H && sharedBytes(plan(hc * 2)) <= max) hc *= 2;
+  return plan(hc);
+}
+
+/** How the kernel reads `cache`: vector loads when rows are 16-byte aligned whole chunks. */
+function cacheLayout(cache: WebGpuTensor, W: number): CacheLayout {
+  const dtype = cache.dtype as CacheLayout['dtype'];
+  const { buffers, segWords } = cache.storage;
+  const align = is16(dtype) ? 8 : 4;
+  const fast = W % 8 === 0 && cache.offset % align === 0 && (buffers.length === 1 || segWords % 4 === 0);
+  return { dtype, fast, segments: buffers.length, segUnits: fast ? segWords / 4 : segWords };
+}
+
+/** The one buffer of a small tensor. */
+function only(t: WebGpuTensor, field: string): GPUBuffer {
+  need(t.storage.buffers.length === 1, `${field}: must fit in one storage binding`);
+  return t.storage.buffers[0]!;
+}
+
+/** Encodes the split pass (its own bindings: vector views of the cache). */
+function encodeSplit(o: Owner, code: string, words: Uint32Array, buffers: GPUBuffer[], groups: number): void {
+  const gpu = o.gpu;
+  const offset = paramSlot(gpu, words); // may submit the pending work: take the encoder after
+  const pipeline = pipelineFor(gpu, code);
+  const entries: GPUBindGroupEntry[] = [
+    { binding: 0, resource: { buffer: gpu.ring, offset, size: PARAM_SLOT } },
+    ...buffers.map((buffer, j) => ({ binding: j + 1, resource: { buffer } })),
+  ];
+  const group = gpu.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+  const pass = encoder(gpu).beginComputePass();
+  pass.setPipeline(pipeline);
+  pass.setBindGroup(0, group);
+  const x = Math.min(groups, 65535);
+  pass.dispatchWorkgroups(x, Math.ceil(groups / x), 1);
+  pass.end();
+  opEncoded(gpu);
 }
 
 const COMBINE = `  let d = i % p_L(); let r = i / p_L();
@@ -223,6 +93,51 @@ const COMBINE = `  let d = i % p_L(); let r = i / p_L();
   }
   if (any) { st_o(i, acc / z); } else { st_o(i, 0.0); }
   if (d == 0u) { if (any) { st_lse(r, m + log(z)); } else { stu_lse(r, NEG_INF_BITS); } }`;
+
+/**
+ * The merge for many splits: one workgroup per (row, 32 columns), 8 groups of 32 invocations
+ * each summing every 8th split, after a workgroup reduction of the split LSEs' max and weights.
+ */
+const COMBINE_WIDE = {
+  decl: 'var<workgroup> rm: array<f32, 256>;\nvar<workgroup> ra: array<f32, 256>;',
+  body: `  let cbn = (p_L() + 31u) / 32u;
+  let r = wg / cbn; let cb = wg % cbn;
+  var lm = -3.0e38;
+  for (var s = lid; s < p_sp(); s += 256u) {
+    let b = ldu_pl(r * p_sp() + s);
+    if (finite_bits(b)) { lm = max(lm, bitcast<f32>(b)); }
+  }
+  rm[lid] = lm;
+  workgroupBarrier();
+  for (var o = 128u; o > 0u; o >>= 1u) { if (lid < o) { rm[lid] = max(rm[lid], rm[lid + o]); } workgroupBarrier(); }
+  let m = rm[0];
+  var lz = 0.0;
+  for (var s = lid; s < p_sp(); s += 256u) {
+    let b = ldu_pl(r * p_sp() + s);
+    if (finite_bits(b)) { lz += exp(bitcast<f32>(b) - m); }
+  }
+  ra[lid] = lz;
+  workgroupBarrier();
+  for (var o = 128u; o > 0u; o >>= 1u) { if (lid < o) { ra[lid] += ra[lid + o]; } workgroupBarrier(); }
+  let z = ra[0];
+  let col = cb * 32u + lid % 32u; let sg = lid / 32u;
+  var acc = 0.0;
+  if (col < p_L()) {
+    for (var s = sg; s < p_sp(); s += 8u) {
+      let b = ldu_pl(r * p_sp() + s);
+      if (finite_bits(b)) { acc += exp(bitcast<f32>(b) - m) * ld_po((r * p_sp() + s) * p_L() + col); }
+    }
+  }
+  workgroupBarrier();
+  ra[lid] = acc;
+  workgroupBarrier();
+  if (sg == 0u && col < p_L()) {
+    var tot = 0.0;
+    for (var k = 0u; k < 8u; k++) { tot += ra[k * 32u + lid]; }
+    st_o(r * p_L() + col, select(0.0, tot / z, z > 0.0));
+  }
+  if (lid == 0u && cb == 0u) { if (z > 0.0) { st_lse(r, m + log(z)); } else { stu_lse(r, NEG_INF_BITS); } }`,
+};
 
 /** MLA decode with LSE (natural log) over this rank's paged cache. */
 export function mlaDecode(
@@ -257,46 +172,50 @@ export function mlaDecode(
   need(!rowT || (rowT.dtype === 'i32' && count(rowT) === n), `mlaDecode tokenToRow: must be i32 [${n}]`);
   need(Number.isFinite(scale), `mlaDecode scale: must be finite, got ${scale}`);
   if (n === 0 || H === 0) return;
+  need(q.dtype !== 'i32', 'mlaDecode q: must be a float tensor');
   const mb = bt.shape[1]!;
-  const HC = headsPerGroup(H, W, o.gpu.maxWorkgroupStorage);
-  const TK = NT / (HC / 4);
-  const nhc = Math.ceil(H / HC);
+  const plan = choosePlan(H, W, L, o, cacheLayout(cache, W), q.dtype as DecodePlan['qDtype']);
+  const nhc = Math.ceil(H / plan.HCP);
   const maxKeys = Math.max(1, mb * B);
+  const tiles = Math.ceil(maxKeys / plan.TK);
+  // Enough workgroups to fill the GPU, at least two tiles per split where the keys allow.
   const want = Math.ceil(o.gpu.targetGroups / (n * nhc));
-  const sp = Math.max(1, Math.min(want, Math.ceil(maxKeys / TK), 64));
-  const chunk = Math.ceil(maxKeys / sp / TK) * TK;
-  const po = alloc(o, [n * H * sp * L], 'f32', 'mlaDecode partials');
-  const pl = alloc(o, [n * H * sp], 'f32', 'mlaDecode partial LSE');
-  const fast = cache.dtype === 'f32' || (W % 2 === 0 && cache.offset % 2 === 0);
-  const sub = o.gpu.subgroups;
-  const k = splitKernel(HC, W, L, pairLoader(cache, fast), sub);
+  const chunk = Math.ceil(tiles / Math.max(1, Math.min(want, Math.ceil(tiles / 2), 1024))) * plan.TK;
+  const sp = Math.ceil(maxKeys / chunk);
+  const reads = [q, cache, bt, lens, rowT ?? lens].flatMap((t) => t.storage.buffers);
+  // One split writes the final result itself (f32 out that no input shares a buffer with).
+  const direct =
+    sp === 1 &&
+    out.dtype === 'f32' &&
+    out.storage.buffers.length === 1 &&
+    lse.storage.buffers.length === 1 &&
+    !reads.includes(out.storage.buffers[0]!) &&
+    !reads.includes(lse.storage.buffers[0]!);
+  const po = direct ? out : alloc(o, [n * H * sp * L], 'f32', 'mlaDecode partials');
+  const pl = direct ? lse : alloc(o, [n * H * sp], 'f32', 'mlaDecode partial LSE');
+  const groups = n * nhc * sp;
+  const words = new Uint32Array(PARAM_SLOT / 4);
+  const f = new Float32Array(words.buffer, 8 * 4, 1);
+  words.set([groups, H, B, mb, nhc, sp, chunk, rowT ? 1 : 0]);
+  f[0] = scale;
+  words.set([q.offset, cache.offset, bt.offset, lens.offset, (rowT ?? lens).offset, po.offset, pl.offset], 9);
+  encodeSplit(
+    o,
+    decodeWgsl(plan),
+    words,
+    [
+      only(q, 'mlaDecode q'),
+      only(bt, 'mlaDecode blockTable'),
+      only(lens, 'mlaDecode seqLens'),
+      only(rowT ?? lens, 'mlaDecode tokenToRow'),
+      only(po, 'mlaDecode out'),
+      only(pl, 'mlaDecode lse'),
+      ...cache.storage.buffers,
+    ],
+    groups,
+  );
+  if (direct) return;
   run(o, [
-    {
-      binds: [
-        { name: 'q', t: q },
-        { name: 'c', t: cache },
-        { name: 'bt', t: bt },
-        { name: 'len', t: lens },
-        { name: 'row', t: rowT ?? lens },
-        { name: 'po', t: po, access: 'write' },
-        { name: 'pl', t: pl, access: 'write' },
-      ],
-      params: [
-        ['H', 'u', H],
-        ['B', 'u', B],
-        ['mb', 'u', mb],
-        ['nhc', 'u', nhc],
-        ['sp', 'u', sp],
-        ['chunk', 'u', chunk],
-        ['hasRow', 'u', rowT ? 1 : 0],
-        ['scale', 'f', scale],
-      ],
-      decl: k.decl,
-      body: k.body,
-      groups: n * nhc * sp,
-      size: NT,
-      subgroups: sub,
-    },
     {
       binds: [
         { name: 'po', t: po },
@@ -308,8 +227,9 @@ export function mlaDecode(
         ['L', 'u', L],
         ['sp', 'u', sp],
       ],
-      body: COMBINE,
-      threads: n * H * L,
+      ...(sp > 16
+        ? { ...COMBINE_WIDE, groups: n * H * Math.ceil(L / 32), size: 256 }
+        : { body: COMBINE, threads: n * H * L }),
     },
   ]);
   dispose(o, po);

@@ -1,0 +1,452 @@
+/**
+ * WGSL of the MLA decode split kernel (host side and the algorithm: `decode.ts`). Generated per
+ * plan with the inner loops unrolled in the text, so every accumulator is a named register.
+ *
+ * Cache reads go through `ldr(base, c)` (the raw chunk `c` — 8 elements — of a row) and
+ * `unp(raw)` (to two `vec4<f32>`); `rowBase(row)` gives a row's `base` in the unit `ldr` takes.
+ * Fast layouts read one `vec4<u32>` per chunk (16-bit) or two (f32) from `array<vec4<u32>>`
+ * views of the cache buffers; the generic layout reads element by element from `array<u32>`.
+ * A cache split over several buffers (`segments.ts`) picks the buffer per read with a `switch`.
+ */
+
+/** How the kernel reads the cache. */
+export interface CacheLayout {
+  dtype: 'f32' | 'bf16' | 'f16';
+  /** Rows start on 16 bytes and hold whole chunks: vector loads. */
+  fast: boolean;
+  /** Buffers the cache is split over. */
+  segments: number;
+  /** Units (vec4 for fast, u32 words otherwise) per buffer. */
+  segUnits: number;
+}
+
+/** Sizes of one decode kernel. */
+export interface DecodePlan {
+  /** Invocations per workgroup. */
+  NT: number;
+  /** Heads per workgroup (4, 8 or 16) and head groups of 4. */
+  HCP: number;
+  HG: number;
+  W: number;
+  L: number;
+  /** Chunks of 8 elements per cache row (key) and per value row. */
+  NCH: number;
+  NCV: number;
+  /** Scores: subgroup path, lanes per key row, keys per lane, keys per tile. */
+  sub: boolean;
+  LPR: number;
+  KPL: number;
+  TK: number;
+  /** Value pass: units (4 heads × 8 columns) per key, key slots, units per lane. */
+  UNITS: number;
+  KS: number;
+  UPL: number;
+  cache: CacheLayout;
+  qDtype: 'f32' | 'bf16' | 'f16';
+}
+
+const NT = 256;
+
+/** The plan for `hcp` heads per workgroup. */
+export function makePlan(
+  hcp: number,
+  W: number,
+  L: number,
+  sub: boolean,
+  cache: CacheLayout,
+  qDtype: DecodePlan['qDtype'],
+): DecodePlan {
+  const HG = hcp / 4;
+  const LPR = sub ? 4 : 1;
+  const KPL = sub ? (HG >= 2 ? 2 : 4) : 1;
+  const TK = sub ? (NT * KPL) / LPR : NT / HG;
+  const NCV = Math.ceil(L / 8);
+  const UNITS = HG * NCV;
+  const KS = UNITS <= NT ? Math.min(4, Math.floor(NT / UNITS)) : 1;
+  const UPL = Math.ceil(UNITS / NT);
+  return {
+    NT,
+    HCP: hcp,
+    HG,
+    W,
+    L,
+    NCH: Math.ceil(W / 8),
+    NCV,
+    sub,
+    LPR,
+    KPL,
+    TK,
+    UNITS,
+    KS,
+    UPL,
+    cache,
+    qDtype,
+  };
+}
+
+/** Workgroup memory of a plan in bytes. */
+export function sharedBytes(p: DecodePlan): number {
+  const nchp = Math.ceil(p.NCH / p.LPR) * p.LPR;
+  const vec4s = nchp * 8 * p.HG + p.TK * p.HG + p.NT / 4 + 2 * p.HG;
+  return 16 * vec4s + 4 * p.TK + 16;
+}
+
+const u = (x: number) => `${x}u`;
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+const LANES = ['x', 'y', 'z', 'w'];
+/** Component `i` (0..7) of a `Ch`. */
+const el = (v: string, i: number) => `${v}.${i < 4 ? 'a' : 'b'}.${LANES[i % 4]}`;
+
+function cacheCode(p: DecodePlan): string {
+  const { dtype, fast, segments, segUnits } = p.cache;
+  const arr = fast ? 'vec4<u32>' : 'u32';
+  const lines = range(segments).map(
+    (s) => `@group(0) @binding(${7 + s}) var<storage, read> C_${s}: array<${arr}>;`,
+  );
+  const cases = range(segments).map((s) =>
+    s === segments - 1 ? `default: { return C_${s}[l]; }` : `case ${s}u: { return C_${s}[l]; }`,
+  );
+  lines.push(
+    segments === 1
+      ? `fn cw(v: u32) -> ${arr} { return C_0[v]; }`
+      : `fn cw(v: u32) -> ${arr} { let s = v / ${u(segUnits)}; let l = v - s * ${u(segUnits)}; switch s { ${cases.join(' ')} } }`,
+  );
+  const lo = (x: string) => `bitcast<f32>(${x} << 16u)`;
+  const hi = (x: string) => `bitcast<f32>(${x} & 0xffff0000u)`;
+  if (fast && dtype === 'f32') {
+    lines.push(
+      'struct Rw { a: vec4<u32>, b: vec4<u32> }',
+      'fn rowBase(r: u32) -> u32 { return (pu(10u) >> 2u) + r * (W >> 2u); }',
+      'fn ldr(b: u32, c: u32) -> Rw { return Rw(cw(b + 2u * c), cw(b + 2u * c + 1u)); }',
+      'fn unp(r: Rw) -> Ch { return Ch(bitcast<vec4<f32>>(r.a), bitcast<vec4<f32>>(r.b)); }',
+    );
+  } else if (fast) {
+    const un =
+      dtype === 'bf16'
+        ? `Ch(vec4<f32>(${lo('r.x')}, ${hi('r.x')}, ${lo('r.y')}, ${hi('r.y')}), vec4<f32>(${lo('r.z')}, ${hi('r.z')}, ${lo('r.w')}, ${hi('r.w')}))`
+        : 'Ch(vec4<f32>(unpack2x16float(r.x), unpack2x16float(r.y)), vec4<f32>(unpack2x16float(r.z), unpack2x16float(r.w)))';
+    lines.push(
+      'fn rowBase(r: u32) -> u32 { return (pu(10u) >> 3u) + r * (W >> 3u); }',
+      'fn ldr(b: u32, c: u32) -> vec4<u32> { return cw(b + c); }',
+      `fn unp(r: vec4<u32>) -> Ch { return ${un}; }`,
+    );
+  } else {
+    const one =
+      dtype === 'f32'
+        ? 'return bitcast<f32>(cw(pu(10u) + e));'
+        : `let x = pu(10u) + e; let w = (cw(x >> 1u) >> ((x & 1u) * 16u)) & 0xffffu; return ${dtype === 'bf16' ? 'bitcast<f32>(w << 16u)' : 'unpack2x16float(w).x'};`;
+    lines.push(
+      `fn elc(e: u32) -> f32 { ${one} }`,
+      'fn rowBase(r: u32) -> u32 { return r * W; }',
+      `fn ldr(b: u32, c: u32) -> Ch {
+  var r: array<f32, 8>;
+  for (var i = 0u; i < 8u; i++) { let d = 8u * c + i; if (d < W) { r[i] = elc(b + d); } }
+  return Ch(vec4<f32>(r[0], r[1], r[2], r[3]), vec4<f32>(r[4], r[5], r[6], r[7]));
+}`,
+      'fn unp(r: Ch) -> Ch { return r; }',
+    );
+  }
+  return lines.join('\n');
+}
+
+function queryLoader(dtype: DecodePlan['qDtype']): string {
+  if (dtype === 'f32') return 'fn ldq(i: u32) -> f32 { return bitcast<f32>(Q[pu(9u) + i]); }';
+  const w = 'let e = pu(9u) + i; let w = (Q[e >> 1u] >> ((e & 1u) * 16u)) & 0xffffu;';
+  return `fn ldq(i: u32) -> f32 { ${w} return ${dtype === 'bf16' ? 'bitcast<f32>(w << 16u)' : 'unpack2x16float(w).x'}; }`;
+}
+
+/** Key `kl` of the tile: `ok_<n>`, `b_<n>` (row base) and its `kb` entry (written by `writer`). */
+function keyBase(n: string, kl: string, writer: string): string {
+  return `let kl_${n} = ${kl}; let ok_${n} = kl_${n} < cnt; var b_${n} = 0u;
+      if (ok_${n}) {
+        let ja = k0 + kl_${n};
+        let blk = u32(max(BT[pu(11u) + row * MB + ja / BS], 0));
+        b_${n} = rowBase(blk * BS + ja % BS);
+        if (${writer}) { kb[kl_${n}] = b_${n}; }
+      }`;
+}
+
+/**
+ * Scores with subgroups: lanes in groups of LPR across one key row (chunk c = j + LPR·i), KPL
+ * keys per lane, all HCP heads per lane; partial dot products of 4 heads in a vec4 per key,
+ * reduced across the LPR lanes by a transposing butterfly (each step halves what a lane keeps).
+ */
+function scoresSubgroup(p: DecodePlan): string {
+  const { HG, KPL, LPR } = p;
+  const NG = p.NT / LPR;
+  const NCHP = Math.ceil(p.NCH / LPR) * LPR;
+  const NI = NCHP / LPR;
+  const guard = p.NCH % LPR !== 0;
+  const ks = range(KPL);
+  const gs = range(HG);
+  const out: string[] = [];
+  out.push(`      let j = wl % ${u(LPR)}; let kg = wl / ${u(LPR)};`);
+  for (const k of ks) out.push(`      ${keyBase(`${k}`, `kg + ${u(NG * k)}`, 'j == 0u')}`);
+  for (const g of gs) for (const k of ks) out.push(`      var s_${g}_${k} = vec4<f32>(0.0);`);
+  const load = (c: string) =>
+    guard
+      ? ks.map((k) => `if (${c} < ${u(p.NCH)}) { x_${k} = ldr(b_${k}, ${c}); }`).join(' ')
+      : ks.map((k) => `x_${k} = ldr(b_${k}, ${c});`).join(' ');
+  for (const k of ks) out.push(`      var x_${k} = ldr(b_${k}, ${guard ? `min(j, ${u(p.NCH - 1)})` : 'j'});`);
+  out.push(`      for (var i = 0u; i < ${u(NI)}; i++) {`);
+  for (const k of ks) out.push(`        let y_${k} = unp(x_${k});`);
+  if (guard) out.push(`        let live = j + ${u(LPR)} * i < ${u(p.NCH)};`);
+  out.push(`        if (i + 1u < ${u(NI)}) { ${load(`j + ${u(LPR)} * (i + 1u)`)} }`);
+  out.push(`        let qb = i * ${u(8 * HG * LPR)} + j;`);
+  const body: string[] = [];
+  for (let ii = 0; ii < 8; ii++) {
+    for (const g of gs) {
+      body.push(`let q_${ii}_${g} = qs[qb + ${u((ii * HG + g) * LPR)}];`);
+      for (const k of ks)
+        body.push(`s_${g}_${k} = fma(q_${ii}_${g}, vec4<f32>(${el(`y_${k}`, ii)}), s_${g}_${k});`);
+    }
+  }
+  out.push(guard ? `        if (live) { ${body.join(' ')} }` : body.map((l) => `        ${l}`).join('\n'));
+  out.push('      }');
+  // Transposing butterfly across the LPR lanes of a key row.
+  let vals = gs.flatMap((g) => ks.map((k) => `s_${g}_${k}`));
+  let mask = 0;
+  out.push('      var st0 = 0u;');
+  for (let o = LPR / 2; o >= 1; o /= 2) {
+    if (vals.length > 1) {
+      const half = vals.length / 2;
+      out.push(`      let up${o} = (j & ${u(o)}) != 0u;`);
+      const next: string[] = [];
+      for (let i = 0; i < half; i++) {
+        const a = vals[i]!;
+        const b = vals[i + half]!;
+        out.push(
+          `      let t${o}_${i} = select(${a}, ${b}, up${o}) + subgroupShuffleXor(select(${b}, ${a}, up${o}), ${u(o)});`,
+        );
+        next.push(`t${o}_${i}`);
+      }
+      out.push(`      if (up${o}) { st0 += ${u(half)}; }`);
+      vals = next;
+    } else {
+      out.push(`      let t${o}_0 = ${vals[0]} + subgroupShuffleXor(${vals[0]}, ${u(o)});`);
+      vals = [`t${o}_0`];
+      mask |= o;
+    }
+  }
+  const writes = vals.map(
+    (v, i) =>
+      `{ let ix = st0 + ${u(i)}; let kl = kg + ${u(NG)} * (ix % ${u(KPL)}); if (kl < cnt) { ps[kl * ${u(HG)} + ix / ${u(KPL)}] = ${v}; } }`,
+  );
+  out.push(`      if ((j & ${u(mask)}) == 0u) { ${writes.join(' ')} }`);
+  return out.join('\n');
+}
+
+/** Scores without subgroups: one invocation per (key, 4 heads) over the whole row. */
+function scoresPlain(p: DecodePlan): string {
+  const HG = p.HG;
+  const body = range(8)
+    .map((ii) => `sc = fma(qs[qb + ${u(ii * HG)}], vec4<f32>(${el('y', ii)}), sc);`)
+    .join(' ');
+  return `      let g = lid % ${u(HG)};
+      ${keyBase('0', `lid / ${u(HG)}`, 'g == 0u')}
+      if (ok_0) {
+        var sc = vec4<f32>(0.0);
+        for (var c = 0u; c < ${u(p.NCH)}; c++) {
+          let y = unp(ldr(b_0, c));
+          let qb = c * ${u(8 * HG)} + g;
+          ${body}
+        }
+        ps[kl_0 * ${u(HG)} + g] = sc;
+      }`;
+}
+
+/** Value accumulation: unit = (4 heads, 8 columns); `acc(x, k, src)` lines for one key. */
+function valuePass(p: DecodePlan): { decl: string; tile: string; final: string } {
+  const xs = range(p.UPL);
+  const iis = range(8);
+  const decl: string[] = [];
+  for (const x of xs) {
+    if (p.UPL === 1) decl.push(`  let pu_0 = lid % ${u(p.UNITS)}; let pks = lid / ${u(p.UNITS)};`);
+    else decl.push(`  let pu_${x} = lid + ${u(x * p.NT)};`);
+    decl.push(
+      `  let pon_${x} = ${p.UPL === 1 ? `pks < ${u(p.KS)}` : `pu_${x} < ${u(p.UNITS)}`};`,
+      `  let pg_${x} = min(pu_${x} / ${u(p.NCV)}, ${u(p.HG - 1)}); let pch_${x} = pu_${x} % ${u(p.NCV)};`,
+    );
+    for (const ii of iis) decl.push(`  var a_${x}_${ii} = vec4<f32>(0.0);`);
+  }
+  if (p.UPL > 1) decl.push('  let pks = 0u;');
+  const fmas = (x: number, pv: string, v: string) =>
+    iis.map((ii) => `a_${x}_${ii} = fma(${pv}, vec4<f32>(${el(v, ii)}), a_${x}_${ii});`).join(' ');
+  const tile: string[] = [];
+  for (const x of xs) {
+    tile.push(`    if (pon_${x}) {
+      let al = alph[pg_${x}];
+      ${iis.map((ii) => `a_${x}_${ii} *= al;`).join(' ')}`);
+    if (p.UPL === 1) {
+      tile.push(`      var k = pks;
+      loop {
+        if (k + ${u(p.KS)} >= cnt) { break; }
+        let r0 = ldr(kb[k], pch_0); let r1 = ldr(kb[k + ${u(p.KS)}], pch_0);
+        let p0 = ps[k * ${u(p.HG)} + pg_0]; let p1 = ps[(k + ${u(p.KS)}) * ${u(p.HG)} + pg_0];
+        let v0 = unp(r0); let v1 = unp(r1);
+        ${fmas(0, 'p0', 'v0')}
+        ${fmas(0, 'p1', 'v1')}
+        k += ${u(2 * p.KS)};
+      }
+      if (k < cnt) { let v0 = unp(ldr(kb[k], pch_0)); let p0 = ps[k * ${u(p.HG)} + pg_0]; ${fmas(0, 'p0', 'v0')} }
+    }`);
+    } else {
+      tile.push(`      for (var k = 0u; k < cnt; k++) {
+        let v0 = unp(ldr(kb[k], pch_${x})); let p0 = ps[k * ${u(p.HG)} + pg_${x}];
+        ${fmas(x, 'p0', 'v0')}
+      }
+    }`);
+    }
+  }
+  const final: string[] = [];
+  for (let r = 1; r < p.KS; r++) {
+    final.push(`  workgroupBarrier();
+  if (pon_0 && pks == ${u(r)}) { ${iis.map((ii) => `qs[pu_0 * 8u + ${u(ii)}] = a_0_${ii};`).join(' ')} }
+  workgroupBarrier();
+  if (pon_0 && pks == 0u) { ${iis.map((ii) => `a_0_${ii} += qs[pu_0 * 8u + ${u(ii)}];`).join(' ')} }`);
+  }
+  final.push('  workgroupBarrier();');
+  for (const x of xs) {
+    const stores = iis
+      .map((ii) => {
+        const d = `8u * pch_${x} + ${u(ii)}`;
+        const st = `PO[ob + ${u(ii)}] = a_${x}_${ii}[jj] * inv[jj];`;
+        return p.L % 8 === 0 ? st : `if (${d} < ${u(p.L)}) { ${st} }`;
+      })
+      .join(' ');
+    final.push(`  if (pon_${x} && pks == 0u) {
+    let li = lsum[pg_${x}];
+    let inv = select(vec4<f32>(0.0), vec4<f32>(1.0) / li, li > vec4<f32>(0.0));
+    for (var jj = 0u; jj < 4u; jj++) {
+      let h = h0 + 4u * pg_${x} + jj;
+      if (h < H) { let ob = pu(14u) + ((t * H + h) * SP + s) * ${u(p.L)} + 8u * pch_${x}; ${stores} }
+    }
+  }`);
+  }
+  return { decl: decl.join('\n'), tile: tile.join('\n'), final: final.join('\n') };
+}
+
+/**
+ * The split kernel: workgroup `wg` takes token t, split s (keys [s·chunk, (s+1)·chunk)) and
+ * head chunk hc (fastest, so the chunks of one token read the same keys together and share L2).
+ * Per tile of TK keys: scores into `ps`, the tile max per head, p = exp(s − m) with the running
+ * rescale, then the values; the split's unnormalised output / l and m + log l go to PO / PL.
+ */
+export function decodeWgsl(p: DecodePlan): string {
+  const { HCP, HG, NT, LPR } = p;
+  const NCHP = Math.ceil(p.NCH / LPR) * LPR;
+  const W8 = NCHP * 8;
+  const PARTS = NT / HCP;
+  const v = valuePass(p);
+  const sgArgs = p.sub ? ', @builtin(subgroup_invocation_id) sgl: u32, @builtin(subgroup_size) sgs: u32' : '';
+  return `${p.sub ? 'enable subgroups;\ndiagnostic(off, subgroup_uniformity);\n' : ''}@group(0) @binding(0) var<uniform> P: array<vec4<u32>, 16>;
+@group(0) @binding(1) var<storage, read> Q: array<u32>;
+@group(0) @binding(2) var<storage, read> BT: array<i32>;
+@group(0) @binding(3) var<storage, read> LEN: array<i32>;
+@group(0) @binding(4) var<storage, read> ROW: array<i32>;
+@group(0) @binding(5) var<storage, read_write> PO: array<f32>;
+@group(0) @binding(6) var<storage, read_write> PL: array<u32>;
+fn pu(k: u32) -> u32 { return P[k >> 2u][k & 3u]; }
+const W = ${u(p.W)};
+const NEGF = -3.0e38;
+struct Ch { a: vec4<f32>, b: vec4<f32> }
+${cacheCode(p)}
+${queryLoader(p.qDtype)}
+var<workgroup> qs: array<vec4<f32>, ${W8 * HG}>;
+var<workgroup> ps: array<vec4<f32>, ${p.TK * HG}>;
+var<workgroup> red: array<vec4<f32>, ${NT / 4}>;
+var<workgroup> alph: array<vec4<f32>, ${HG}>;
+var<workgroup> lsum: array<vec4<f32>, ${HG}>;
+var<workgroup> kb: array<u32, ${p.TK}>;
+var<workgroup> info: vec2<u32>;
+${p.sub ? 'var<workgroup> sgc: atomic<u32>;' : ''}
+@compute @workgroup_size(${NT})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32${sgArgs}) {
+  _ = arrayLength(&Q); _ = arrayLength(&BT); _ = arrayLength(&LEN); _ = arrayLength(&ROW);
+  _ = arrayLength(&PO); _ = arrayLength(&PL);${range(p.cache.segments)
+    .map((s) => ` _ = arrayLength(&C_${s});`)
+    .join('')}
+  let wg = wid.x + wid.y * nwg.x;
+  if (wg >= pu(0u)) { return; }
+  let H = pu(1u); let BS = pu(2u); let MB = pu(3u); let NHC = pu(4u); let SP = pu(5u);
+  let hc = wg % NHC; let ts = wg / NHC; let s = ts % SP; let t = ts / SP;
+  let h0 = hc * ${u(HCP)};
+  if (lid == 0u) {
+    var r = t;
+    if (pu(7u) == 1u) { r = u32(max(ROW[pu(13u) + t], 0)); }
+    info = vec2<u32>(r, u32(max(LEN[pu(12u) + t], 0)));
+  }
+${
+  p.sub
+    ? `  var myid = 0u;
+  if (sgl == 0u) { myid = atomicAdd(&sgc, 1u); }
+  let wl = subgroupBroadcast(myid, 0u) * sgs + sgl;`
+    : ''
+}
+  let inf = workgroupUniformLoad(&info);
+  let row = inf.x;
+  let start = s * pu(6u);
+  let end = min(start + pu(6u), min(inf.y, MB * BS));
+  let scale = bitcast<f32>(pu(8u));
+  for (var e = lid; e < ${u(HCP * W8)}; e += ${u(NT)}) {
+    let hh = e / ${u(W8)}; let d = e % ${u(W8)}; let h = h0 + hh;
+    var v = 0.0;
+    if (h < H && d < W) { v = ldq((t * H + h) * W + d) * scale; }
+    let c = d / 8u;
+    qs[((c / ${u(LPR)}) * 8u + d % 8u) * ${u(HG * LPR)} + (hh / 4u) * ${u(LPR)} + c % ${u(LPR)}][hh % 4u] = v;
+  }
+  let sh = lid % ${u(HCP)}; let spart = lid / ${u(HCP)};
+  var m = NEGF; var lp = 0.0;
+${v.decl}
+  workgroupBarrier();
+  var k0 = start;
+  loop {
+    if (k0 >= end) { break; }
+    let cnt = min(${u(p.TK)}, end - k0);
+    {
+${p.sub ? scoresSubgroup(p) : scoresPlain(p)}
+    }
+    workgroupBarrier();
+    {
+      var lm = NEGF;
+      for (var k = spart; k < cnt; k += ${u(PARTS)}) { lm = max(lm, ps[k * ${u(HG)} + sh / 4u][sh % 4u]); }
+      red[(sh * ${u(PARTS)} + spart) / 4u][spart % 4u] = lm;
+    }
+    workgroupBarrier();
+    {
+      var tm = NEGF;
+      for (var x = 0u; x < ${u(PARTS / 4)}; x++) { let r = red[sh * ${u(PARTS / 4)} + x]; tm = max(tm, max(max(r.x, r.y), max(r.z, r.w))); }
+      let mn = max(m, tm);
+      let al = exp(m - mn);
+      m = mn;
+      var ls = 0.0;
+      for (var k = spart; k < cnt; k += ${u(PARTS)}) {
+        let ix = k * ${u(HG)} + sh / 4u;
+        let pe = exp(ps[ix][sh % 4u] - mn);
+        ps[ix][sh % 4u] = pe;
+        ls += pe;
+      }
+      lp = lp * al + ls;
+      if (spart == 0u) { alph[sh / 4u][sh % 4u] = al; }
+    }
+    workgroupBarrier();
+${v.tile}
+    workgroupBarrier();
+    k0 += ${u(p.TK)};
+  }
+  red[(sh * ${u(PARTS)} + spart) / 4u][spart % 4u] = lp;
+  workgroupBarrier();
+  if (lid < ${u(HCP)}) {
+    var l = 0.0;
+    for (var x = 0u; x < ${u(PARTS / 4)}; x++) { let r = red[lid * ${u(PARTS / 4)} + x]; l += r.x + r.y + r.z + r.w; }
+    lsum[lid / 4u][lid % 4u] = l;
+    let h = h0 + lid;
+    if (h < H) {
+      let r = pu(15u) + (t * H + h) * SP + s;
+      if (l > 0.0) { PL[r] = bitcast<u32>(m + log(l)); } else { PL[r] = 0xff800000u; }
+    }
+  }
+${v.final}
+}`;
+}
