@@ -107,7 +107,11 @@ export async function createEngine(
   if (dcp > 1) log(`KV cache: multiplying the KV cache size by the dcp world size ${dcp}.`);
   log(`KV cache size: ${tokenCapacity} tokens`);
 
-  const comm = createThreadCommState(topology, o.commTimeoutMs ? { timeoutMs: o.commTimeoutMs } : {});
+  // Collectives carry activations in the model dtype: reductions must read 16-bit data as that format.
+  const comm = createThreadCommState(topology, {
+    halfFormat: dtype === 'f16' ? 'f16' : 'bf16',
+    ...(o.commTimeoutMs ? { timeoutMs: o.commTimeoutMs } : {}),
+  });
   const progress = new Map<number, LoadProgressMessage>();
   const executor = await ThreadExecutor.start({
     worldSize: topology.worldSize,
