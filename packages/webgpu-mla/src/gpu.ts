@@ -179,7 +179,19 @@ export function paramSlot(gpu: Gpu, words: Uint32Array): number {
   return offset;
 }
 
-/** Reads `bytes` bytes at `offset` (multiples of 4) of `src` back to the host. */
+/**
+ * Throws the device's first error (validation, out-of-memory, internal, device lost), if any.
+ * The error stays: work queued after it may have been dropped or read garbage, so every later
+ * read fails with the same message instead of returning wrong numbers.
+ */
+export function checkDevice(gpu: Gpu): void {
+  if (gpu.error !== null) throw new Error(gpu.error);
+}
+
+/**
+ * Reads `bytes` bytes at `offset` (multiples of 4) of `src` back to the host, after all queued
+ * work; rejects with the device's first error when there was one (see `checkDevice`).
+ */
 export async function readBack(
   gpu: Gpu,
   src: GPUBuffer,
@@ -187,13 +199,20 @@ export async function readBack(
   bytes: number,
 ): Promise<ArrayBuffer> {
   flush(gpu);
+  checkDevice(gpu);
   const size = Math.max(4, bytes);
   const staging = gpu.device.createBuffer({ size, usage: USAGE.MAP_READ | USAGE.COPY_DST });
   const enc = gpu.device.createCommandEncoder();
   if (bytes > 0) enc.copyBufferToBuffer(src, offset, staging, 0, bytes);
   gpu.device.queue.submit([enc.finish()]);
   try {
-    await staging.mapAsync(MAP_MODE_READ);
+    try {
+      await staging.mapAsync(MAP_MODE_READ);
+    } catch (e) {
+      checkDevice(gpu);
+      throw e;
+    }
+    checkDevice(gpu);
     const copy = staging.getMappedRange().slice(0, bytes);
     staging.unmap();
     return copy;
