@@ -20,6 +20,9 @@ export interface ThreadExecutorOptions {
   stepTimeoutMs?: number;
 }
 
+/** How long ranks of a dead engine may take to release their devices before they are terminated. */
+const STOP_GRACE_MS = 5_000;
+
 interface Pending {
   waiting: Set<number>;
   output: StepOutput | null;
@@ -36,6 +39,7 @@ interface Pending {
 export class ThreadExecutor {
   private readonly workers: Worker[] = [];
   private readonly pending = new Map<number, Pending>();
+  private readonly exited = new Set<number>();
   private nextId = 1;
   private deadReason: string | null = null;
   private closing = false;
@@ -84,6 +88,7 @@ export class ThreadExecutor {
         });
         w.on('error', (e) => this.fail(rank, `rank ${rank} crashed: ${e.message}`));
         w.on('exit', (code) => {
+          this.exited.add(rank);
           if (!this.closing) this.fail(rank, `rank ${rank} exited unexpectedly (code ${code})`);
         });
         this.workers.push(w);
@@ -110,7 +115,12 @@ export class ThreadExecutor {
     }
   }
 
-  /** Marks the engine dead, fails everything in flight, and tells peers of the dead rank. */
+  /**
+   * Marks the engine dead, fails everything in flight, tells peers of the dead rank and asks every
+   * rank to shut down (each releases its device and ends its thread; one still running after
+   * `STOP_GRACE_MS` is terminated). Ranks are not terminated at once: a thread stopped with
+   * device work pending can abort the whole process (Dawn does).
+   */
   private fail(rank: number, reason: string): void {
     if (this.deadReason !== null || this.closing) return;
     this.deadReason = reason;
@@ -122,7 +132,14 @@ export class ThreadExecutor {
       p.reject(err);
     }
     this.pending.clear();
-    for (const w of this.workers) void w.terminate();
+    const msg: DriverMessage = { type: 'shutdown' };
+    this.workers.forEach((w, r) => {
+      if (this.exited.has(r)) return;
+      w.postMessage(msg);
+      setTimeout(() => {
+        if (!this.exited.has(r)) void w.terminate();
+      }, STOP_GRACE_MS).unref();
+    });
   }
 
   /** Runs one step on every rank; resolves with the output rank's result. */
@@ -154,8 +171,9 @@ export class ThreadExecutor {
     const msg: DriverMessage = { type: 'shutdown' };
     await Promise.all(
       this.workers.map(
-        (w) =>
+        (w, rank) =>
           new Promise<void>((resolve) => {
+            if (this.exited.has(rank)) return resolve();
             const t = setTimeout(() => void w.terminate().then(() => resolve()), 5_000);
             w.once('exit', () => {
               clearTimeout(t);
