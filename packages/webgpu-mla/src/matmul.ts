@@ -13,7 +13,10 @@ import type { Owner } from './tensor.js';
 export interface MatmulOptions {
   /** Use the one-invocation-per-output kernels of before (a benchmark baseline). */
   naive: boolean;
-  /** `linear` with at most this many rows, and MoE with at most this many rows per expert on average, uses GEMV. */
+  /**
+   * `linear`/`headMatmul` with at most this many rows use GEMV (weights contiguous along `k`);
+   * MoE uses GEMV tiles while it has at most 8 rows per expert on average.
+   */
   gemvMaxRows: number;
   /** GEMV: invocations per workgroup (64, 128 or 256), all along `k`. */
   gemvThreads: number;

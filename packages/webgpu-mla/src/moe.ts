@@ -103,6 +103,9 @@ export function moeRoute(o: Owner, logitsT: Tensor, r: MoeRouteOptions, idsT: Te
   ]);
 }
 
+/** Rows of a GEMV tile of the grouped products. */
+const GEMV_TILE = 8;
+
 /** Most local experts the sort kernel handles (its workgroup-memory counters). */
 const MAX_LOCAL_EXPERTS = 1024;
 
@@ -266,9 +269,10 @@ export function moeExperts(
     oz: 0,
     rows,
   };
-  // Few rows per expert: GEMV tiles of 8 rows (each expert's weights read once per 8 of its rows).
-  const gemv = P <= mm.gemvMaxRows * El && gemvWordElems(up) > 0 && gemvWordElems(down) > 0;
-  const tm = gemv ? 8 : 16 * mm.gemmThread;
+  // At most one GEMV tile (8 rows) per expert on average: GEMV tiles, each expert's weights read
+  // once per 8 of its rows; more rows: the tiled kernel, once per 64 or 128.
+  const gemv = !mm.naive && P <= GEMV_TILE * El && gemvWordElems(up) > 0 && gemvWordElems(down) > 0;
+  const tm = gemv ? GEMV_TILE : 16 * mm.gemmThread;
   const maxTiles = Math.ceil(P / tm) + Math.min(El, P);
   rows.tiles = buf([1 + 2 * maxTiles], 'i32');
   rows.offs = buf([El + 1], 'i32');
