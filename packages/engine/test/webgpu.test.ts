@@ -1,0 +1,111 @@
+import { platformDescriptor } from '@dcp/webgpu-mla';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CreatedEngine } from '../dist/node.js';
+import { type Layout, label, startFp32 } from './helpers.js';
+
+/**
+ * The engine on worker threads with `--attention-backend webgpu-mla` (Dawn; lavapipe in CI) gives
+ * cpu-mla's greedy tokens on the `tiny` preset (dummy weights) with chunked prefill (later chunks
+ * attend to cached context): two concurrent prompts of 205 and 37 tokens in 64-token steps on one
+ * rank and at tp2·dcp2 (a Dawn device per rank, collectives through the wrapped
+ * ThreadCommunicator), and the short prompt alone at tp2·pp2·dcp2 with the a2a merge (four ranks:
+ * kept short for lavapipe's speed). Tokens must agree up to (not past) the first step whose
+ * cpu-mla top-2 logprob gap is below 1e-4 (the engine's near-tie rule).
+ */
+const PROMPTS = [
+  Array.from({ length: 205 }, (_, i) => 6 + ((i * 7919) % 2000)),
+  Array.from({ length: 37 }, (_, i) => 3 + ((i * 104729) % 1900)),
+];
+const NEW = 4;
+
+interface Run {
+  tokens: number[][];
+  gaps: number[][];
+}
+
+/** Skips (printing why) where Dawn has no adapter, unless DCP_REQUIRE_SYSTEM_TOOLS=1. */
+async function haveAdapter(): Promise<boolean> {
+  const d = platformDescriptor({ allowSoftware: true });
+  try {
+    const a = await d.probe();
+    console.log(`webgpu engine tests on ${a.description || a.architecture || a.vendor}`);
+    return true;
+  } catch (e) {
+    const why = e instanceof Error ? e.message : String(e);
+    if (process.env.DCP_REQUIRE_SYSTEM_TOOLS === '1') {
+      throw new Error(`DCP_REQUIRE_SYSTEM_TOOLS=1 but WebGPU is unavailable: ${why}`);
+    }
+    console.warn(`[engine] skipping WebGPU engine tests: ${why}`);
+    return false;
+  } finally {
+    await d.close();
+  }
+}
+
+async function generate(backend: string, l: Layout, prompts = PROMPTS): Promise<Run> {
+  const e: CreatedEngine = await startFp32('tiny', l, (c) => {
+    c.load.loadFormat = 'dummy';
+    c.attentionBackend = backend;
+    c.scheduler.maxNumBatchedTokens = 64;
+    c.scheduler.maxModelLen = 256;
+  });
+  try {
+    const runs = await Promise.all(
+      prompts.map(async (p, i) => {
+        const tokens: number[] = [];
+        const gaps: number[] = [];
+        for await (const d of e.llm.generate({
+          requestId: `r${i}`,
+          promptTokenIds: p,
+          params: { maxTokens: NEW, temperature: 0, logprobs: 2, ignoreEos: true },
+        })) {
+          if (d.finishReason === 'error') throw new Error(d.error);
+          tokens.push(...d.newTokenIds);
+          for (const lp of d.logprobs ?? []) gaps.push(lp.top[0]!.logprob - lp.top[1]!.logprob);
+        }
+        return { tokens, gaps };
+      }),
+    );
+    expect(e.rankInfo.every((r) => r.backend === backend)).toBe(true);
+    return { tokens: runs.map((r) => r.tokens), gaps: runs.map((r) => r.gaps) };
+  } finally {
+    await e.llm.shutdown();
+  }
+}
+
+/** Tokens agree up to (not past) the first reference step whose top-2 gap is below 1e-4. */
+function expectSameUpToNearTie(got: Run, ref: Run, what: string): void {
+  ref.tokens.forEach((want, i) => {
+    const stop = ref.gaps[i]!.findIndex((g) => g < 1e-4);
+    const upto = stop < 0 ? want.length : stop + 1;
+    expect(got.tokens[i]!.slice(0, upto), `${what} prompt ${i}`).toEqual(want.slice(0, upto));
+    expect(got.tokens[i]).toHaveLength(NEW);
+  });
+}
+
+const available = await haveAdapter();
+
+describe.skipIf(!available)('webgpu-mla in the engine (worker threads)', () => {
+  let ref: Run;
+  beforeAll(async () => {
+    ref = await generate('cpu-mla', { tp: 1, pp: 1, dcp: 1 });
+  });
+  afterAll(() => {
+    if (ref) console.log(`cpu-mla reference tokens: ${JSON.stringify(ref.tokens)}`);
+  });
+
+  for (const l of [
+    { tp: 1, pp: 1, dcp: 1 },
+    { tp: 2, pp: 1, dcp: 2 },
+  ]) {
+    it(`gives cpu-mla's greedy tokens at ${label(l)}`, async () => {
+      expectSameUpToNearTie(await generate('webgpu-mla', l), ref, label(l));
+    });
+  }
+
+  it("gives cpu-mla's greedy tokens at tp2·pp2·dcp2 a2a (short prompt)", async () => {
+    const l: Layout = { tp: 2, pp: 2, dcp: 2, comm: 'a2a' };
+    const short = { tokens: [ref.tokens[1]!], gaps: [ref.gaps[1]!] };
+    expectSameUpToNearTie(await generate('webgpu-mla', l, [PROMPTS[1]!]), short, label(l));
+  });
+});
