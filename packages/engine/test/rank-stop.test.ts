@@ -20,7 +20,7 @@ describe('a failing rank', () => {
       await expect(ex.execute({ schedule: {}, sampling: {} })).rejects.toThrow(
         /rank 1 failed: device lost on purpose/,
       );
-      const deadline = Date.now() + 4_000;
+      const deadline = Date.now() + 8_000;
       while (Date.now() < deadline && !(flags[0] === 1 && flags[1] === 1)) {
         await new Promise((r) => setTimeout(r, 20));
       }
