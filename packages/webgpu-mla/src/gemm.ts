@@ -4,13 +4,16 @@
  * workgroup memory as `vec4<f32>` (`A[k][rows]`, `B[k][cols]`), so each staged value feeds `BM`
  * products and the inner loop reads one `vec4` per `T/4`·4 outputs. Any dtype and any strides
  * (the loads go through the binding helpers), so it also serves the transposed-or-not per-head
- * products and the grouped MoE tiles.
+ * products and the grouped MoE tiles. 16-bit outputs whose rows start on whole words are
+ * written as packed words (each invocation's columns come in pairs), with no pack pass.
  */
+import { setWord } from './bindings.js';
 import {
   commonParams,
   headerWgsl,
   type MatmulSpec,
   outRowWgsl,
+  packedOut,
   rowBinds,
   rowTiles,
   xRowWgsl,
@@ -60,17 +63,20 @@ ${range(T)
         .join(' ')}`,
   )
   .join('\n')}`;
+  const packed = packedOut(s);
+  const cell = (i: number, c: number) => `c${i}_${Math.floor(c / 4)}[${c % 4}]`;
+  const put = (i: number, c: number) =>
+    packed
+      ? `if (n0 + tx * ${T}u + ${c}u < p_N()) { ${setWord(s.out, 'd', `(o_d() + ob + ${c}u) / 2u`, `to16_d(${cell(i, c)}) | (to16_d(${cell(i, c + 1)}) << 16u)`)} }`
+      : `if (n0 + tx * ${T}u + ${c}u < p_N()) { st_d(ob + ${c}u, ${cell(i, c)}); }`;
   const store = range(T)
     .map(
       (i) => `  {
     let gi = m0 + ty * ${T}u + ${i}u;
     if (gi < mEnd) {
       let ob = ${outRowWgsl(s, 'gi')} + n0 + tx * ${T}u;
-${range(T)
-  .map(
-    (c) =>
-      `      if (n0 + tx * ${T}u + ${c}u < p_N()) { st_d(ob + ${c}u, c${i}_${Math.floor(c / 4)}[${c % 4}]); }`,
-  )
+${range(packed ? T / 2 : T)
+  .map((c) => `      ${put(i, packed ? 2 * c : c)}`)
   .join('\n')}
     }
   }`,
@@ -81,7 +87,7 @@ ${range(T)
       { name: 'x', t: s.x },
       { name: 'w', t: s.w },
       ...rowBinds(s),
-      { name: 'd', t: s.out, access: 'write' },
+      { name: 'd', t: s.out, access: packed ? 'raw' : 'write' },
     ],
     params: [...commonParams(s), ['nt', 'u', nt]],
     decl: `${hdr.decl}

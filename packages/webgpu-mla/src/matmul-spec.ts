@@ -9,7 +9,7 @@
  *   `X` row `i` is row `ord[i] / topK` of `x` (gathered tokens) or row `i` (already grouped).
  */
 import type { Param } from './run.js';
-import type { WebGpuTensor } from './tensor.js';
+import { is16, type WebGpuTensor } from './tensor.js';
 
 /** Rows `[0, n)` of each of `batches` batches. */
 export interface DenseRows {
@@ -52,6 +52,14 @@ export interface MatmulSpec {
   os: number;
   oz: number;
   rows: DenseRows | TileRows;
+  /** GEMV only: `N = I` outputs `silu(W[j]·x) · (W[j + I]·x)` from a `[2I, K]` weight (gate‖up). */
+  gated?: number;
+}
+
+/** Whether 16-bit output rows start on whole words (written as packed pairs, no pack pass). */
+export function packedOut(s: MatmulSpec): boolean {
+  const o = s.out;
+  return is16(o.dtype) && [o.offset, s.N, s.os, s.oz].every((v) => v % 2 === 0);
 }
 
 /** The row-source bindings of a spec (tile list, offsets, gather order). */

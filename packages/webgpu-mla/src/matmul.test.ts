@@ -120,6 +120,31 @@ describe.skipIf(!adapter)('webgpu-mla matmul kernels', () => {
     b.destroy();
   });
 
+  it('16-bit outputs on whole words are written as packed pairs: GEMV and tiled, bf16 and f16', async () => {
+    await linearCase({}, 5, 1040, 14, 'bf16', 'bf16', 'bf16');
+    await linearCase({ gemvRows: 8 }, 1, 520, 30, 'f32', 'bf16', 'f16');
+    await linearCase({}, 70, 40, 66, 'bf16', 'bf16', 'bf16');
+    await linearCase({ gemmThread: 8 }, 70, 40, 130, 'f32', 'bf16', 'f16');
+  });
+
+  it('a 16-bit output view at an odd offset falls back to element writes', async () => {
+    const b = await descriptor.create({ config: undefined as never });
+    for (const n of [2, 70]) {
+      const [k, m] = [48, 10];
+      const x = put(b, rng.normals(n * k), [n, k], 'f32');
+      const w = put(b, rng.normals(m * k, 0.1), [m, k], 'bf16');
+      const big = b.alloc([n * m + 1], 'bf16');
+      b.fill(big, 7);
+      const out = b.reshape(b.sliceRows(big, 1, n * m), [n, m]);
+      b.linear(x.t, w.t, out);
+      const r = refLinear(x.v, w.v, n, k, m);
+      await expectNear(b, out, r.want, r.mag, 2 ** -7);
+      const all = decode(await b.download(big), 'bf16');
+      expect(all[0]).toBe(7); // the neighbour sharing the first word is untouched
+    }
+    b.destroy();
+  });
+
   for (const T of [4, 8] as const) {
     it(`tiled linear, ${16 * T}-wide tiles: 70×37 · 67×37ᵀ (partial tiles, odd k), bf16 and f16 in, bf16 out`, async () => {
       await linearCase({ gemmThread: T }, 70, 37, 67, 'bf16', 'bf16');
@@ -161,7 +186,13 @@ describe.skipIf(!adapter)('webgpu-mla matmul kernels', () => {
 
   const silu = (g: number) => g / (1 + Math.exp(-g));
   /** `crowd`: every token picks local experts 2, 3, 4 (several GEMV tiles per expert). */
-  async function moeCase(o: Partial<MatmulOptions>, n: number, dt: DType, crowd = false) {
+  async function moeCase(
+    o: Partial<MatmulOptions>,
+    n: number,
+    dt: DType,
+    crowd = false,
+    outD: DType = 'f32',
+  ) {
     const b = await descriptor.create({ config: undefined as never });
     b.setMatmulOptions(o);
     const [hidden, I, Eall, El, start, K] = [64, 24, 7, 4, 2, 3];
@@ -176,7 +207,7 @@ describe.skipIf(!adapter)('webgpu-mla matmul kernels', () => {
     const wts = put(b, wv, [n, K], 'f32');
     const gu = put(b, rng.normals(El * 2 * I * hidden, 0.2), [El, 2 * I, hidden], dt);
     const dn = put(b, rng.normals(El * hidden * I, 0.2), [El, hidden, I], dt);
-    const out = b.alloc([n, hidden], 'f32');
+    const out = b.alloc([n, hidden], outD);
     b.moeExperts(x.t, ids, wts.t, gu.t, dn.t, start, out);
     const want = new Float64Array(n * hidden);
     const mag = new Float64Array(n * hidden);
@@ -206,14 +237,15 @@ describe.skipIf(!adapter)('webgpu-mla matmul kernels', () => {
           mag[t * hidden + c]! += wts.v[t * K + k]! * ym;
         }
       }
-    // Inputs are the values the device holds, arithmetic f32 on both sides of the silu: 1e-4 of Σ|terms|.
+    // Inputs are the values the device holds, arithmetic f32 on both sides of the silu: 1e-4 of
+    // Σ|terms| (a 16-bit output adds its rounding).
     const floor = 1e-3 * Math.max(...mag);
     await expectNear(
       b,
       out,
       want,
       mag.map((v) => v + floor),
-      1e-4,
+      outD === 'f32' ? 1e-4 : 2 ** -7,
     );
     b.destroy();
   }
@@ -221,11 +253,11 @@ describe.skipIf(!adapter)('webgpu-mla matmul kernels', () => {
   for (const dt of ['f32', 'bf16'] as const) {
     it(`MoE experts ${dt}: GEMV tiles (5 tokens; 10 tokens on 3 experts, 2 tiles of 8 rows each)`, async () => {
       await moeCase({}, 5, dt);
-      await moeCase({}, 10, dt, true);
+      await moeCase({}, 10, dt, true, 'bf16');
     });
     it(`MoE experts ${dt}: tiled kernel (40 tokens; 64- and 128-row tiles)`, async () => {
       await moeCase({}, 40, dt);
-      await moeCase({ gemmThread: 8 }, 40, dt);
+      await moeCase({ gemmThread: 8 }, 40, dt, false, 'bf16');
     });
   }
 

@@ -86,6 +86,7 @@ export function matmul(o: Owner, s: MatmulSpec, mm: MatmulOptions): void {
     };
     run(o, [gemvKernel(s, shape)]);
   } else {
+    if (s.gated !== undefined) throw new Error('internal: gated products need the GEMV kernel');
     run(o, [gemmKernel(s, mm.gemmThread)]);
   }
 }

@@ -5,14 +5,15 @@
  * per tile, not once per token) and a weighted combine back to token order.
  */
 import type { MoeRouteOptions, Tensor } from '@dcp/backend';
+import { setWord } from './bindings.js';
 import { need, siluMul } from './dense.js';
 import { gemvWordElems } from './gemv.js';
 import { type MatmulOptions, matmul } from './matmul.js';
 import type { MatmulSpec, TileRows } from './matmul-spec.js';
 import { alloc, dispose } from './memory.js';
 import { moeExpertsNaive } from './naive.js';
-import { run } from './run.js';
-import { arg, count, type Owner, type WebGpuTensor } from './tensor.js';
+import { type Kernel, run } from './run.js';
+import { arg, count, is16, type Owner, type WebGpuTensor } from './tensor.js';
 
 /** Softmax routing with top-k (ties → lower expert id). */
 export function moeRoute(o: Owner, logitsT: Tensor, r: MoeRouteOptions, idsT: Tensor, wT: Tensor): void {
@@ -235,22 +236,23 @@ export function moeExperts(
     scratch.push(t);
     return t;
   };
-  const h = buf([P, 2 * I], 'f32');
   const act = buf([P, I], 'f32');
   const y = buf([P, hidden], 'f32');
-  const rows = { kind: 'tiles', tiles: h, offs: h, ord: h, topK: K, maxTiles: 0, rows: 0 } as TileRows;
+  const rows = { kind: 'tiles', tiles: y, offs: y, ord: y, topK: K, maxTiles: 0, rows: 0 } as TileRows;
+  // GEMV: gate‖up and SiLU·up in one pass (gated); tiled: the product into h, then siluMul.
   const up: MatmulSpec = {
     x,
     w: gu,
-    out: h,
-    N: 2 * I,
+    out: act,
+    N: I,
+    gated: I,
     K: hidden,
     xs: hidden,
     xz: 0,
     wsj: hidden,
     wsq: 1,
     wz: 2 * I * hidden,
-    os: 2 * I,
+    os: I,
     oz: 0,
     rows,
   };
@@ -281,30 +283,56 @@ export function moeExperts(
   rows.rows = tm;
   const g: Grouping = { tiles: rows, pos: buf([P], 'i32') };
   run(o, [sortKernel(ids, g, P, El, expertStart)]);
-  matmul(o, up, mm);
-  siluMul(o, h, act);
+  if (gemv) matmul(o, up, mm);
+  else {
+    const h = buf([P, 2 * I], 'f32');
+    matmul(o, { ...up, out: h, N: 2 * I, os: 2 * I, gated: undefined }, mm);
+    siluMul(o, h, act);
+  }
   matmul(o, { ...down, rows: { ...rows, ord: null } }, mm);
-  run(o, [
-    {
-      binds: [
-        { name: 'y', t: y },
-        { name: 'ps', t: g.pos },
-        { name: 'w', t: w },
-        { name: 'd', t: out, access: 'write' },
-      ],
-      params: [
-        ['K', 'u', K],
-        ['hid', 'u', hidden],
-      ],
-      body: `  let t = i / p_hid(); let c = i % p_hid();
+  run(o, [combineKernel(y, g.pos, w, out, K, hidden)]);
+  for (const t of scratch) dispose(o, t);
+}
+
+/**
+ * `out[t, c] = Σ_k w[t, k] · y[pos[t, k], c]` over the local pairs; a 16-bit `out` on whole
+ * words is written a word (two columns) per invocation, with no scratch or pack pass.
+ */
+function combineKernel(
+  y: WebGpuTensor,
+  pos: WebGpuTensor,
+  w: WebGpuTensor,
+  out: WebGpuTensor,
+  K: number,
+  hidden: number,
+): Kernel {
+  const n = count(out) / hidden;
+  const packed = is16(out.dtype) && out.offset % 2 === 0 && hidden % 2 === 0;
+  const cols = packed ? 2 : 1;
+  const sum = (c: string) => `fn sum${c}(t: u32, c: u32) -> f32 {
   var acc = 0.0;
   for (var k = 0u; k < p_K(); k++) {
     let p = ld_ps(t * p_K() + k);
     if (p >= 0) { acc += ld_w(t * p_K() + k) * ld_y(u32(p) * p_hid() + c); }
   }
-  st_d(i, acc);`,
-      threads: n * hidden,
-    },
-  ]);
-  for (const t of scratch) dispose(o, t);
+  return acc;
+}`;
+  return {
+    binds: [
+      { name: 'y', t: y },
+      { name: 'ps', t: pos },
+      { name: 'w', t: w },
+      { name: 'd', t: out, access: packed ? 'raw' : 'write' },
+    ],
+    params: [
+      ['K', 'u', K],
+      ['hid', 'u', hidden],
+    ],
+    decl: sum(''),
+    body: packed
+      ? `  let t = i / (p_hid() / 2u); let c = 2u * (i % (p_hid() / 2u));
+  ${setWord(out, 'd', '(o_d() + t * p_hid() + c) / 2u', 'to16_d(sum(t, c)) | (to16_d(sum(t, c + 1u)) << 16u)')}`
+      : '  st_d(i, sum(i / p_hid(), i % p_hid()));',
+    threads: (n * hidden) / cols,
+  };
 }

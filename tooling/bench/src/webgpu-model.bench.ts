@@ -123,6 +123,43 @@ b.dispose(cb);
 say(`ceiling: vec4 stream copy of ${(copyN * 4) / 2 ** 20} MiB: ${fmt(ceiling / 1e9)} GB/s`);
 save();
 
+// Host cost of one op: back-to-back encodes of a tiny op (no GPU work to speak of) — the floor
+// under every small op below and under every layer of the model.
+{
+  const y = b.alloc([64], 'f32');
+  const x = b.alloc([1, 64], 'bf16');
+  const w = b.alloc([64, 64], 'bf16');
+  const o16 = b.alloc([1, 64], 'bf16');
+  const o32 = b.alloc([1, 64], 'f32');
+  const ops: [string, () => void][] = [
+    ['add (1 pass)', () => b.add(y, y, y)],
+    ['linear GEMV, f32 out (1 pass)', () => b.linear(x, w, o32)],
+    ['linear GEMV, bf16 out (1 pass, packed)', () => b.linear(x, w, o16)],
+    [
+      'linear naive, bf16 out (2 passes)',
+      () => {
+        b.setMatmulOptions({ naive: true });
+        b.linear(x, w, o16);
+        b.setMatmulOptions({ naive: false });
+      },
+    ],
+  ];
+  say('');
+  say('Host cost per op (500 tiny ops back to back): encode µs/op, and until done µs/op.');
+  for (const [label, f] of ops) {
+    f();
+    await b.download(y);
+    const t0 = performance.now();
+    for (let i = 0; i < 500; i++) f();
+    const t1 = performance.now();
+    await b.download(y);
+    const t2 = performance.now();
+    say(`  ${label}: ${fmt(((t1 - t0) / 500) * 1000)} µs encode, ${fmt(((t2 - t0) / 500) * 1000)} µs total`);
+  }
+  for (const z of [y, x, w, o16, o32]) b.dispose(z);
+}
+save();
+
 // ------------------------------------------------------------------ 3. matmul
 const sc = quick ? 8 : 1; // quick: every dim / 8
 const S = (d: number) => Math.max(8, Math.round(d / sc / 8) * 8);
@@ -371,6 +408,7 @@ async function runModel(
   };
   const timeSteps = async (f: () => Promise<void>, reps: number) => {
     await f();
+    await f();
     const ts: number[] = [];
     for (let r = 0; r < reps; r++) {
       const s = performance.now();
@@ -411,7 +449,7 @@ async function runModel(
       blockTables: [table],
       slotMapping: slotMapping(positions, table, { dcp: 1, dcpRank: 0, interleave: 1, blockSize: BLOCK }),
     };
-    out.prefill = await timeSteps(() => step(prefill, 1), naive ? 1 : 3);
+    out.prefill = await timeSteps(() => step(prefill, 1), naive ? 1 : 5);
     return out;
   };
   try {
