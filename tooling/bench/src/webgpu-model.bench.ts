@@ -201,17 +201,19 @@ const bytes = (n: number, m: number, k: number) => 2 * (m * k + n * k + n * m);
         sweep.push({ threads, rows, unroll, score: Math.exp(logSum / shapes.length) });
       }
   sweep.sort((x, y) => x.score - y.score);
-  const best = sweep[0]!;
-  b.setMatmulOptions({ gemvThreads: best.threads, gemvRows: best.rows, gemvUnroll: best.unroll });
+  const best = sweep[0];
+  if (best) b.setMatmulOptions({ gemvThreads: best.threads, gemvRows: best.rows, gemvUnroll: best.unroll });
   say('');
   say(
     `GEMV tuning (n=1, geometric mean over [${shapes.map((s) => s.join('×')).join(', ')}]), best 5 of ${sweep.length}:`,
   );
   for (const s of sweep.slice(0, 5))
     say(`  threads ${s.threads}, rows ${s.rows}, unroll ${s.unroll}: ${fmt(s.score * 1e6)} µs`);
-  say(
-    `  slowest: threads ${sweep.at(-1)!.threads}, rows ${sweep.at(-1)!.rows}, unroll ${sweep.at(-1)!.unroll}: ${fmt(sweep.at(-1)!.score * 1e6)} µs`,
-  );
+  const worst = sweep.at(-1);
+  if (worst)
+    say(
+      `  slowest: threads ${worst.threads}, rows ${worst.rows}, unroll ${worst.unroll}: ${fmt(worst.score * 1e6)} µs`,
+    );
 }
 
 // GEMV vs tiled at 8..32 rows: gemvMaxRows = the largest row count where GEMV wins on both shapes.
