@@ -6,7 +6,7 @@ import { AsyncLLM } from '../async-llm.js';
 import type { LoadProgressMessage } from '../executor/protocol.js';
 import { LLMEngine } from '../llm-engine.js';
 import { createHfTokenizer, type TextTokenizer } from '../text/tokenizer.js';
-import { isCrossOriginIsolated, type WebWorkerConstructor } from './dom.js';
+import { globalWorker, isCrossOriginIsolated, type WebWorkerLike } from './dom.js';
 import { planKvCache } from './kv-plan.js';
 import type { WebRankInit } from './protocol.js';
 import { resolveWebModel, type WebModel } from './resolve-web-model.js';
@@ -20,10 +20,16 @@ export class CrossOriginIsolationError extends Error {
 /** Options of `createWebEngine` besides the config. */
 export interface CreateWebEngineOptions {
   /**
-   * A module script that calls `runWebRank()` (one line; bundlers pick it up from
-   * `new URL('./rank-worker.js', import.meta.url)`). Every rank is a dedicated Web Worker on it.
+   * The URL of a module script that calls `runWebRank()`: each rank runs it in
+   * `new Worker(workerUrl, { type: 'module', name })`. Give this or `createWorker`.
    */
-  workerUrl: string | URL;
+  workerUrl?: string | URL;
+  /**
+   * Starts the worker of one rank instead (bundlers recognise
+   * `new Worker(new URL('./rank-worker.js', import.meta.url), { type: 'module', name })` and bundle
+   * the worker script).
+   */
+  createWorker?: (rank: number, name: string) => WebWorkerLike;
   /** Log lines (layout, backend, KV capacity, notices). Default: console.log. */
   log?: (line: string) => void;
   /** Weight-loading progress, bytes over all ranks. */
@@ -34,8 +40,17 @@ export interface CreateWebEngineOptions {
   commTimeoutMs?: number;
   /** The `fetch` used for the model files on the page (default: the global one). */
   fetch?: typeof fetch;
-  /** The `Worker` constructor (default: the page's). */
-  Worker?: WebWorkerConstructor;
+}
+
+function workerFactory(o: CreateWebEngineOptions): (rank: number, name: string) => WebWorkerLike {
+  if (o.createWorker && o.workerUrl !== undefined)
+    throw new Error('workerUrl, createWorker: give one of them, not both');
+  if (o.createWorker) return o.createWorker;
+  const url = o.workerUrl;
+  if (url === undefined) throw new Error('workerUrl: give the rank worker script (or createWorker)');
+  const Worker = globalWorker();
+  if (!Worker) throw new Error('workerUrl: this runtime has no Web Workers (give createWorker)');
+  return (_rank, name) => new Worker(url, { type: 'module', name });
 }
 
 /** What `createWebEngine` returns: the async front, its parts, and what it decided. */
@@ -74,6 +89,7 @@ export async function createWebEngine(
     );
   }
   if (config.model === null) throw new Error('model: give the URL of the model folder (config.model)');
+  const createWorker = workerFactory(o);
   const model = await resolveWebModel(config.model, {
     loadFormat: config.load.loadFormat,
     seed: config.load.seed,
@@ -101,8 +117,7 @@ export async function createWebEngine(
   const progress = new Map<number, LoadProgressMessage>();
   const executor = await WebWorkerExecutor.start({
     worldSize: topology.worldSize,
-    workerUrl: o.workerUrl,
-    ...(o.Worker ? { Worker: o.Worker } : {}),
+    createWorker,
     init: (rank): WebRankInit => ({
       type: 'init',
       rank,

@@ -1,15 +1,15 @@
 import { EngineDeadError } from '../errors.js';
 import type { Executor } from '../executor/executor.js';
 import type { LoadProgressMessage, StepInput, StepOutput } from '../executor/protocol.js';
-import { globalWorker, type WebWorkerConstructor, type WebWorkerLike } from './dom.js';
+import type { WebWorkerLike } from './dom.js';
 import type { WebDriverMessage, WebRankInit, WebWorkerMessage } from './protocol.js';
 
 /** Options of `WebWorkerExecutor.start`. */
 export interface WebWorkerExecutorOptions {
   /** Ranks to start (world = pp × tp). */
   worldSize: number;
-  /** A module script that calls `runWebRank()`. */
-  workerUrl: string | URL;
+  /** Starts the worker of one rank (a module script that calls `runWebRank()`), named `name`. */
+  createWorker: (rank: number, name: string) => WebWorkerLike;
   /** The init message of each rank. */
   init: (rank: number) => WebRankInit;
   /** Weight-loading progress of each rank while starting. */
@@ -20,8 +20,6 @@ export interface WebWorkerExecutorOptions {
   startupTimeoutMs?: number;
   /** Upper bound on one step (default 10 min); a step past it kills the engine rather than hang. */
   stepTimeoutMs?: number;
-  /** The `Worker` constructor (default: the page's). */
-  Worker?: WebWorkerConstructor;
 }
 
 interface Pending {
@@ -33,8 +31,8 @@ interface Pending {
 }
 
 /**
- * Runs one dedicated Web Worker per rank (`new Worker(url, { type: 'module' })`, named
- * `dcp-rank-N`) and steps them together: every rank gets the same `StepInput`, a step resolves
+ * Runs one dedicated Web Worker per rank (made by `createWorker`, named `dcp-rank-N`) and steps
+ * them together: every rank gets the same `StepInput`, a step resolves
  * once every rank reported, with the output rank's result. A rank that reports an error, or a
  * worker error event, fails the step in flight and every later one with `EngineDeadError`.
  */
@@ -65,8 +63,6 @@ export class WebWorkerExecutor implements Executor {
   }
 
   private launch(): Promise<void> {
-    const Ctor = this.o.Worker ?? globalWorker();
-    if (!Ctor) throw new Error('Worker: this runtime has no Web Workers (pass options.Worker)');
     const startup = this.o.startupTimeoutMs ?? 600_000;
     return new Promise((resolve, reject) => {
       let ready = 0;
@@ -79,7 +75,7 @@ export class WebWorkerExecutor implements Executor {
         reject(e);
       };
       for (let rank = 0; rank < this.o.worldSize; rank++) {
-        const w = new Ctor(this.o.workerUrl, { type: 'module', name: `dcp-rank-${rank}` });
+        const w = this.o.createWorker(rank, `dcp-rank-${rank}`);
         w.addEventListener('message', (e) => {
           const m = e.data as WebWorkerMessage;
           if (m.type === 'progress') this.o.onProgress?.(m);

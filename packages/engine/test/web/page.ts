@@ -1,7 +1,7 @@
 // The browser test's page script (bundled with esbuild, as an application's bundler would):
 // `window.dcpRun(args)` starts the web engine on rank Web Workers, generates greedily, shuts down.
-import { defaultEngineConfig } from '@dcp/config';
 import { createWebEngine } from '../../dist/web/index.js';
+import { testConfig } from './config.js';
 
 /** What the test asks the page to run. */
 export interface PageArgs {
@@ -32,17 +32,7 @@ export interface PageResult {
 async function run(a: PageArgs): Promise<PageResult> {
   const log: string[] = [];
   const t0 = performance.now();
-  const config = defaultEngineConfig();
-  config.model = a.model;
-  config.parallel.tp = a.tp;
-  config.parallel.dcp = a.dcp;
-  config.attentionBackend = a.backend;
-  config.load.dtype = 'float32';
-  config.cache.kvCacheDtype = 'fp32';
-  config.cache.blockSize = 4;
-  config.cache.numGpuBlocksOverride = 48;
-  config.scheduler.maxNumBatchedTokens = 16; // chunked prefill
-  config.scheduler.maxNumSeqs = 4;
+  const config = testConfig({ model: a.model, tp: a.tp, dcp: a.dcp, backend: a.backend });
   const e = await createWebEngine(config, {
     workerUrl: new URL('/rank-worker.js', location.href),
     allowSoftwareGpu: true,

@@ -97,6 +97,16 @@ export async function openHttpByteSource(
         throw await httpError(label, res, `reading ${length} bytes at ${offset}`);
       let body = new Uint8Array(await res.arrayBuffer());
       if (res.status === 200) body = body.slice(offset, offset + length);
+      else {
+        // A cache or proxy in between must not hand back another part of the file.
+        const got = /^bytes (\d+)-(\d+)\//.exec(res.headers.get('Content-Range') ?? '');
+        if (!got || Number(got[1]) !== offset || Number(got[2]) !== offset + length - 1) {
+          throw new SafetensorsError(
+            label,
+            `asked for bytes ${offset}-${offset + length - 1}, the response holds ${res.headers.get('Content-Range') ?? 'no Content-Range'}`,
+          );
+        }
+      }
       if (body.byteLength !== length) {
         throw new SafetensorsError(label, `asked for ${length} bytes at ${offset}, got ${body.byteLength}`);
       }
