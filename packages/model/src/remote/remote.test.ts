@@ -21,6 +21,7 @@ function serve(): Promise<{ server: Server; base: string; requests: string[] }> 
     const url = new URL(req.url ?? '/', 'http://x');
     const ranged = url.pathname.startsWith('/r/');
     const noLength = url.pathname.startsWith('/h/');
+    const shifted = url.pathname.startsWith('/w/');
     const rel = url.pathname.slice(3);
     requests.push(`${req.headers.range ?? 'GET'} ${url.pathname}`);
     let body: Buffer;
@@ -31,8 +32,10 @@ function serve(): Promise<{ server: Server; base: string; requests: string[] }> 
       return;
     }
     const m = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '');
-    if ((ranged || noLength) && m) {
-      const [a, b] = [Number(m[1]), Math.min(Number(m[2]), body.length - 1)];
+    if ((ranged || noLength || shifted) && m) {
+      // `/w/`: a broken cache that answers every range from the start of the file.
+      const a0 = shifted ? 0 : Number(m[1]);
+      const [a, b] = [a0, Math.min(a0 + Number(m[2]) - Number(m[1]), body.length - 1)];
       const headers: Record<string, string> = noLength
         ? {}
         : { 'Content-Range': `bytes ${a}-${b}/${body.length}` };
@@ -124,6 +127,9 @@ describe('openHttpCheckpoint', () => {
       /Content-Range.*Access-Control-Expose-Headers/,
     );
     await expect(openHttpCheckpoint('http://127.0.0.1:1/x/')).rejects.toThrow(SafetensorsError);
+    await expect(openHttpCheckpoint(`${srv.base}/w/latent576/`)).rejects.toThrow(
+      /asked for bytes 8-\d+, the response holds bytes 0-/,
+    );
   });
 });
 
