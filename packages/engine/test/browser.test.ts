@@ -7,9 +7,11 @@
  * (`cpu-mla` on worker threads) up to the first near tie. The page and worker scripts are bundled
  * from the built `dist/` with esbuild, as an application's bundler would.
  */
+import { spawn } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { defaultEngineConfig } from '@dcp/config';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROMPT, testConfig } from './web/config.js';
 import type { PageArgs, PageResult } from './web/page.js';
@@ -155,6 +157,50 @@ describe.skipIf(reason !== null)('the engine in headless Chromium (Web Workers, 
     backend: 'webgpu-mla',
     prompt: PROMPT,
     maxTokens: NEW_TOKENS,
+  });
+
+  it("the README example (examples/web) runs as documented: two rank workers, the Node engine's text", async () => {
+    // examples/web/main.js's settings, on the Node engine.
+    const c = defaultEngineConfig();
+    c.model = 'brown';
+    c.parallel.tp = 2;
+    c.parallel.dcp = 2;
+    c.attentionBackend = 'cpu-mla';
+    c.cache.kvCacheMemoryBytes = 16 * 2 ** 20;
+    const { createEngine } = await import('../dist/node.js');
+    const node = await createEngine(c, { log: () => {} });
+    let want = 'The jury said';
+    try {
+      for await (const d of node.llm.generate({
+        requestId: 'n',
+        promptTokenIds: node.tokenizer!.encode(want),
+        params: { maxTokens: 10, temperature: 0 },
+      }))
+        want += d.newText;
+    } finally {
+      await node.llm.shutdown();
+    }
+    const server = spawn(process.execPath, [join(pkg, 'examples/web/serve.mjs')], {
+      env: { ...process.env, PORT: '0' },
+    });
+    try {
+      const url = await new Promise<string>((ok, fail) => {
+        server.stdout.on('data', (b) => {
+          const m = /(http:\/\/\S+)/.exec(String(b));
+          if (m) ok(m[1]!);
+        });
+        server.on('exit', (code) => fail(new Error(`examples/web/serve.mjs exited (${code})`)));
+      });
+      const page = await browser!.newPage();
+      await page.goto(`${url}?backend=cpu-mla&tokens=10`);
+      await page.waitForFunction(() => document.title === 'done', null, { timeout: 120_000 });
+      const shown = (await page.textContent('#out')) ?? '';
+      await page.close();
+      expect(shown).toContain("rank 1: cpu-mla in DedicatedWorkerGlobalScope 'dcp-rank-1'");
+      expect(shown).toContain(want);
+    } finally {
+      server.kill();
+    }
   });
 
   it('refuses to start on a page without cross-origin isolation, saying which headers to send', async () => {
