@@ -37,6 +37,9 @@ function skipReason(): string | null {
   const missing = [
     existsSync(CHROMIUM) ? null : `no Chromium at ${CHROMIUM} (apt-get install chromium)`,
     existsSync(join(pkg, 'dist/web/index.js')) ? null : '@dcp/engine is not built (dist/web/index.js)',
+    existsSync(join(pkg, '../webgpu-mla/dist/index.js'))
+      ? null
+      : '@dcp/webgpu-mla is not built (dist/index.js)',
     existsSync(join(brownDir, 'model.safetensors')) ? null : `no brown checkpoint in ${brownDir}`,
   ].filter((x) => x !== null);
   if (missing.length === 0) return null;

@@ -160,6 +160,14 @@ describe('createWebEngine on stand-in workers', () => {
     await expect(
       createWebEngine(config, { workerUrl: 'w.js', createWorker: fakeWorkers().createWorker }),
     ).rejects.toThrow(/give one of them, not both/);
+    await expect(
+      createWebEngine(config, {
+        createWorker: () => {
+          throw new Error('blocked by policy');
+        },
+        log: () => {},
+      }),
+    ).rejects.toThrow(/rank 0: its worker could not be started: blocked by policy/);
     // Node has no Web Workers: a URL alone cannot start ranks here.
     await expect(createWebEngine(config, { workerUrl: 'w.js' })).rejects.toThrow(/no Web Workers/);
   });

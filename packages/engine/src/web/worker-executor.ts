@@ -75,7 +75,13 @@ export class WebWorkerExecutor implements Executor {
         reject(e);
       };
       for (let rank = 0; rank < this.o.worldSize; rank++) {
-        const w = this.o.createWorker(rank, `dcp-rank-${rank}`);
+        let w: WebWorkerLike;
+        try {
+          w = this.o.createWorker(rank, `dcp-rank-${rank}`);
+        } catch (e) {
+          this.fail(-1, `rank ${rank}: its worker could not be started: ${(e as Error).message}`);
+          return;
+        }
         w.addEventListener('message', (e) => {
           const m = e.data as WebWorkerMessage;
           if (m.type === 'progress') this.o.onProgress?.(m);
