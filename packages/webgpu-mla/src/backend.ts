@@ -31,7 +31,7 @@ import {
   siluMul,
 } from './dense.js';
 import { createGpu, drainPool, flush, type Gpu } from './gpu.js';
-import { checkMatmulOptions, defaultMatmulOptions, type MatmulOptions } from './matmul.js';
+import { checkMatmulOptions, defaultMatmulOptions, type MatmulOptions, type MatmulState } from './matmul.js';
 import {
   alloc,
   dispose,
@@ -101,7 +101,7 @@ export function createWebgpuMlaBackend(
 ): WebgpuMlaBackend {
   const o: Owner = { gpu, live: new Set(), layout: storageLayout(gpu, storage) };
   const t = (x: unknown, field: string) => arg(x as WebGpuTensor, field);
-  let mm = defaultMatmulOptions();
+  let mm: MatmulState = { ...defaultMatmulOptions(), texts: new Map() };
   return {
     name: WEBGPU_MLA_NAME,
     capabilities: webgpuMlaCapabilities,
@@ -109,9 +109,12 @@ export function createWebgpuMlaBackend(
     layout: o.layout,
     wrapCommunicator: wrapHostCommunicator,
     streamCopy: (s, d) => streamCopy(o, t(s, 'streamCopy src'), t(d, 'streamCopy dst')),
-    matmulOptions: () => ({ ...mm }),
+    matmulOptions() {
+      const { texts: _, ...options } = mm;
+      return options;
+    },
     setMatmulOptions(p) {
-      const next = { ...mm, ...p };
+      const next = { ...mm, ...p, texts: mm.texts };
       checkMatmulOptions(next);
       mm = next;
     },

@@ -3,7 +3,7 @@
  * headMatmul, rope, siluMul, add, argmax.
  */
 import type { RopeOptions, Tensor } from '@dcp/backend';
-import { type MatmulOptions, matmul } from './matmul.js';
+import { type MatmulState, matmul } from './matmul.js';
 import { headMatmulNaive, linearNaive } from './naive.js';
 import { run } from './run.js';
 import { arg, count, is16, lastDim, makeTensor, type Owner, type WebGpuTensor } from './tensor.js';
@@ -182,7 +182,7 @@ export function rmsNorm(o: Owner, xT: Tensor, wT: Tensor, eps: number, outT: Ten
 }
 
 /** `out = x · wᵀ` with `w` `[out, in]`. */
-export function linear(o: Owner, xT: Tensor, wT: Tensor, outT: Tensor, mm: MatmulOptions): void {
+export function linear(o: Owner, xT: Tensor, wT: Tensor, outT: Tensor, mm: MatmulState): void {
   const x = arg(xT, 'linear x');
   const w = arg(wT, 'linear w');
   const out = arg(outT, 'linear out');
@@ -209,7 +209,7 @@ export function headMatmul(
   wT: Tensor,
   outT: Tensor,
   transposeW: boolean,
-  mm: MatmulOptions,
+  mm: MatmulState,
 ): void {
   const x = arg(xT, 'headMatmul x');
   const w = arg(wT, 'headMatmul w');

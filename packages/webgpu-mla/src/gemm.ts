@@ -11,26 +11,48 @@ import { setWord } from './bindings.js';
 import {
   commonParams,
   headerWgsl,
+  type KernelTexts,
   type MatmulSpec,
+  memoText,
   outRowWgsl,
   packedOut,
   rowBinds,
   rowTiles,
+  textKey,
   xRowWgsl,
 } from './matmul-spec.js';
 import type { Kernel } from './run.js';
 
 const BK = 16;
 
-/** The kernel of `s` with `T×T` outputs per invocation (`T` 4 or 8). */
-export function gemmKernel(s: MatmulSpec, T: 4 | 8): Kernel {
+/** The kernel of `s` with `T×T` outputs per invocation (`T` 4 or 8); text memoised in `texts`. */
+export function gemmKernel(s: MatmulSpec, T: 4 | 8, texts?: KernelTexts): Kernel {
+  const BM = 16 * T;
+  const nt = Math.ceil(s.N / BM);
+  const packed = packedOut(s);
+  const text = memoText(texts, `gemm|${T}|${textKey(s)}`, () => gemmText(s, T));
+  return {
+    binds: [
+      { name: 'x', t: s.x },
+      { name: 'w', t: s.w },
+      ...rowBinds(s),
+      { name: 'd', t: s.out, access: packed ? 'raw' : 'write' },
+    ],
+    params: [...commonParams(s), ['nt', 'u', nt]],
+    decl: text.decl,
+    body: text.body,
+    groups: nt * rowTiles(s, BM),
+    size: 256,
+  };
+}
+
+function gemmText(s: MatmulSpec, T: 4 | 8): { decl: string; body: string } {
   const BM = 16 * T;
   const QM = BM / 4; // vec4 slots per k
   const slots = (BK * QM) / 256; // slots each invocation stages per k-step (1 or 2)
   const range = (n: number) => Array.from({ length: n }, (_, i) => i);
   const hdr = headerWgsl(s, BM);
   const V = T / 4; // vec4s per invocation per dim
-  const nt = Math.ceil(s.N / BM);
   const stage = range(slots)
     .map((l) => {
       const kk = `kq + ${(l * 256) / QM}u`;
@@ -83,13 +105,6 @@ ${range(packed ? T / 2 : T)
     )
     .join('\n');
   return {
-    binds: [
-      { name: 'x', t: s.x },
-      { name: 'w', t: s.w },
-      ...rowBinds(s),
-      { name: 'd', t: s.out, access: packed ? 'raw' : 'write' },
-    ],
-    params: [...commonParams(s), ['nt', 'u', nt]],
     decl: `${hdr.decl}
 var<workgroup> As: array<vec4<f32>, ${BK * QM}>;
 var<workgroup> Bs: array<vec4<f32>, ${BK * QM}>;`,
@@ -119,7 +134,5 @@ ${inner}
     workgroupBarrier();
   }
 ${store}`,
-    groups: nt * rowTiles(s, BM),
-    size: 256,
   };
 }

@@ -12,11 +12,14 @@ import { setWord, wordAt } from './bindings.js';
 import {
   commonParams,
   headerWgsl,
+  type KernelTexts,
   type MatmulSpec,
+  memoText,
   outRowWgsl,
   packedOut,
   rowBinds,
   rowTiles,
+  textKey,
   xRowWgsl,
 } from './matmul-spec.js';
 import type { Kernel } from './run.js';
@@ -48,14 +51,44 @@ function unpack(dtype: string, w: string): string {
 const SILU =
   'fn silu(g: f32) -> f32 { if (g >= 0.0) { return g / (1.0 + exp(-g)); } let e = exp(g); return g * e / (1.0 + e); }';
 
-/** The kernel of `s` (call only when `gemvWordElems(s) > 0`). */
-export function gemvKernel(s: MatmulSpec, g: GemvShape): Kernel {
+/**
+ * The kernel of `s` (call only when `gemvWordElems(s) > 0`). Its text depends only on the shape
+ * key and is generated once per `texts` memo.
+ */
+export function gemvKernel(s: MatmulSpec, g: GemvShape, texts?: KernelTexts): Kernel {
   const E = gemvWordElems(s);
+  const { threads: S, rows: R, unroll: U, tileRows: NT } = g;
+  const packed = packedOut(s) && R % 2 === 0;
+  const x16 = is16(s.x.dtype) && E === 2 && [s.x.offset, s.xs, s.xz].every((v) => v % 2 === 0);
+  const key = `gemv|${E}|${x16}|${packed}|${S}|${R}|${U}|${NT}|${g.subgroups}|${textKey(s)}`;
+  const text = memoText(texts, key, () => gemvText(s, g, E, packed, x16));
+  const rt = Math.ceil(s.N / R);
+  return {
+    binds: [
+      { name: 'x', t: s.x },
+      { name: 'w', t: s.w },
+      ...rowBinds(s),
+      { name: 'd', t: s.out, access: packed ? 'raw' : 'write' },
+    ],
+    params: [...commonParams(s), ['rt', 'u', rt]],
+    decl: text.decl,
+    body: text.body,
+    groups: rt * rowTiles(s, NT),
+    size: S,
+    subgroups: g.subgroups,
+  };
+}
+
+function gemvText(
+  s: MatmulSpec,
+  g: GemvShape,
+  E: number,
+  packed: boolean,
+  x16: boolean,
+): { decl: string; body: string } {
   const { threads: S, rows: R, unroll: U, tileRows: NT } = g;
   const gated = s.gated !== undefined;
   const RR = gated ? 2 * R : R; // weight rows per workgroup
-  const packed = packedOut(s) && R % 2 === 0;
-  const x16 = is16(s.x.dtype) && E === 2 && [s.x.offset, s.xs, s.xz].every((v) => v % 2 === 0);
   const hdr = headerWgsl(s, NT);
   const range = (n: number) => Array.from({ length: n }, (_, i) => i);
   const wval = (q: string) => (E === 2 ? unpack(s.w.dtype, q) : `bitcast<f32>(${q})`);
@@ -132,15 +165,7 @@ ${range(RR)
     : '';
   const wRow = (r: number) =>
     r < R ? `min(j0 + ${r}u, p_N() - 1u)` : `min(j0 + ${r - R}u, p_N() - 1u) + ${s.gated ?? 0}u`;
-  const rt = Math.ceil(s.N / R);
   return {
-    binds: [
-      { name: 'x', t: s.x },
-      { name: 'w', t: s.w },
-      ...rowBinds(s),
-      { name: 'd', t: s.out, access: packed ? 'raw' : 'write' },
-    ],
-    params: [...commonParams(s), ['rt', 'u', rt]],
     decl: [hdr.decl, `var<workgroup> red: array<f32, ${redSize}>;`, rsum, gated ? SILU : ''].join('\n'),
     body: `  let rt = wg % p_rt(); let ti = wg / p_rt();
 ${hdr.body}
@@ -165,8 +190,5 @@ ${range(NT)
     ${step([0], () => 'c')}
   }
 ${reduce}`,
-    groups: rt * rowTiles(s, NT),
-    size: S,
-    subgroups: g.subgroups,
   };
 }

@@ -5,7 +5,7 @@
  */
 import { gemmKernel } from './gemm.js';
 import { gemvKernel, gemvWordElems } from './gemv.js';
-import type { MatmulSpec } from './matmul-spec.js';
+import type { KernelTexts, MatmulSpec } from './matmul-spec.js';
 import { run } from './run.js';
 import type { Owner } from './tensor.js';
 
@@ -30,14 +30,23 @@ export interface MatmulOptions {
   subgroups: boolean;
 }
 
-/** The defaults (chosen on the H200; see tooling/bench/results/webgpu-model-h200.md). */
+/** What the matmul ops take: the options and the instance's generated-text memo. */
+export interface MatmulState extends MatmulOptions {
+  texts: KernelTexts;
+}
+
+/**
+ * The defaults, from two runs of tooling/bench/src/webgpu-model.bench.ts on the H200: GEMV beat
+ * the tiled kernel up to 32 rows; 128 invocations × 4 rows × no unroll was within the top three
+ * of the sweep both times (the spread among the best is host noise: small ops are host bound).
+ */
 export function defaultMatmulOptions(): MatmulOptions {
   return {
     naive: false,
-    gemvMaxRows: 8,
+    gemvMaxRows: 32,
     gemvThreads: 128,
     gemvRows: 4,
-    gemvUnroll: 2,
+    gemvUnroll: 1,
     gemmThread: 4,
     subgroups: true,
   };
@@ -70,7 +79,7 @@ export function gemvTileRows(rows: number): number {
  * Records `s`: GEMV when the rows are few (`dense` rows ≤ `gemvMaxRows`, or a tile list built
  * for GEMV tiles) and the weights are contiguous along `k`, otherwise the tiled kernel.
  */
-export function matmul(o: Owner, s: MatmulSpec, mm: MatmulOptions): void {
+export function matmul(o: Owner, s: MatmulSpec, mm: MatmulState): void {
   const r = s.rows;
   if (r.kind === 'dense' && (r.n === 0 || r.batches === 0 || s.N === 0)) return;
   const fits = gemvWordElems(s) > 0;
@@ -84,9 +93,9 @@ export function matmul(o: Owner, s: MatmulSpec, mm: MatmulOptions): void {
       tileRows,
       subgroups: mm.subgroups && o.gpu.subgroups,
     };
-    run(o, [gemvKernel(s, shape)]);
+    run(o, [gemvKernel(s, shape, mm.texts)]);
   } else {
     if (s.gated !== undefined) throw new Error('internal: gated products need the GEMV kernel');
-    run(o, [gemmKernel(s, mm.gemmThread)]);
+    run(o, [gemmKernel(s, mm.gemmThread, mm.texts)]);
   }
 }

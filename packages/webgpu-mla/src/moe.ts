@@ -8,7 +8,7 @@ import type { MoeRouteOptions, Tensor } from '@dcp/backend';
 import { setWord } from './bindings.js';
 import { need, siluMul } from './dense.js';
 import { gemvWordElems } from './gemv.js';
-import { type MatmulOptions, matmul } from './matmul.js';
+import { type MatmulState, matmul } from './matmul.js';
 import type { MatmulSpec, TileRows } from './matmul-spec.js';
 import { alloc, dispose } from './memory.js';
 import { moeExpertsNaive } from './naive.js';
@@ -197,7 +197,7 @@ export function moeExperts(
   dnT: Tensor,
   expertStart: number,
   outT: Tensor,
-  mm: MatmulOptions,
+  mm: MatmulState,
 ): void {
   const x = arg(xT, 'moeExperts x');
   const ids = arg(idsT, 'moeExperts ids');
