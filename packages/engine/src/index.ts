@@ -3,7 +3,7 @@ export { EngineDeadError, RequestError } from './errors.js';
 export type { Executor } from './executor/executor.js';
 export { InProcessExecutor } from './executor/in-process-executor.js';
 export type { RequestStepOutput, StepInput, StepOutput, StepSampling } from './executor/protocol.js';
-export type { RankRunner } from './executor/worker-loop.js';
+export type { RankRunner } from './executor/rank-loop.js';
 export { LLMEngine, type LLMEngineParts } from './llm-engine.js';
 export type { CompletionDelta, FinishReason, TokenLogprobs } from './outputs.js';
 export type { EngineRequest, EngineSamplingParams } from './request-input.js';

@@ -1,6 +1,6 @@
 import type { Executor } from './executor.js';
 import type { StepInput, StepOutput } from './protocol.js';
-import type { RankRunner } from './worker-loop.js';
+import type { RankRunner } from './rank-loop.js';
 
 /**
  * Runs a single rank on the caller's thread (browsers without workers, tests, tp1·pp1 setups).

@@ -4,7 +4,7 @@ import type { DeepseekV2Model } from '@dcp/model';
 import type { Communicator } from '@dcp/parallel-state';
 import type { SchedulerOutput } from '@dcp/scheduler';
 import type { StepInput, StepOutput } from '../executor/protocol.js';
-import type { RankRunner } from '../executor/worker-loop.js';
+import type { RankRunner } from '../executor/rank-loop.js';
 import { BatchBuilder, type RankLayout } from './batch-builder.js';
 import { logitRowsFor, sampleOutputs } from './sample-rows.js';
 

@@ -1,22 +1,10 @@
-import type { FloatDType } from '@dcp/backend';
-import type { TopologyInput } from '@dcp/parallel-state';
-import type { ThreadCommState } from '@dcp/parallel-state/node';
+import type { RankSpec } from './build-rank.js';
 
-/** Everything one rank's worker needs to build itself (structured-cloneable). */
-export interface RankWorkerData {
-  rank: number;
-  topology: TopologyInput;
-  interleave: number;
-  dcpCombine: 'ag_rs' | 'a2a';
+/** Everything one rank's worker thread needs to build itself (structured-cloneable). */
+export interface RankWorkerData extends RankSpec {
   /** The model folder (a preset's or the user's). */
   modelDir: string;
   /** `dummy` ignores the folder's weights (its config.json is still read). */
   loadFormat: 'auto' | 'safetensors' | 'dummy';
   seed: number;
-  dtype: FloatDType;
-  kvDtype: FloatDType;
-  blockSize: number;
-  numBlocks: number;
-  attentionBackend: string | null;
-  comm: ThreadCommState;
 }

@@ -1,6 +1,6 @@
 import type { SchedulerOutput } from '@dcp/scheduler';
 import type { StepInput, StepOutput } from '../executor/protocol.js';
-import type { RankRunner } from '../executor/worker-loop.js';
+import type { RankRunner } from '../executor/rank-loop.js';
 import { sampleToken } from '../sampling/sampler.js';
 
 /**

@@ -1,11 +1,12 @@
-import { type EngineConfig, type ModelConfig, validateEngineConfig } from '@dcp/config';
-import { createKVCacheManager } from '@dcp/kv-cache';
-import { createThreadCommState, makeTopology, reportRankExit, type Topology } from '@dcp/parallel-state';
-import { Scheduler } from '@dcp/scheduler';
-import { AsyncLLM } from '../async-llm.js';
-import type { LoadProgressMessage } from '../executor/protocol.js';
-import { LLMEngine } from '../llm-engine.js';
-import { createHfTokenizer, type TextTokenizer } from '../text/tokenizer.js';
+import { type EngineConfig, validateEngineConfig } from '@dcp/config';
+import { makeTopology } from '@dcp/parallel-state';
+import {
+  assembleEngine,
+  type CreatedEngineParts,
+  type EngineStartOptions,
+  engineRanks,
+} from '../engine-parts.js';
+import { createHfTokenizer } from '../text/tokenizer.js';
 import { globalWorker, isCrossOriginIsolated, type WebWorkerLike } from './dom.js';
 import { planKvCache } from './kv-plan.js';
 import type { WebRankInit } from './protocol.js';
@@ -18,7 +19,7 @@ export class CrossOriginIsolationError extends Error {
 }
 
 /** Options of `createWebEngine` besides the config. */
-export interface CreateWebEngineOptions {
+export interface CreateWebEngineOptions extends EngineStartOptions {
   /**
    * The URL of a module script that calls `runWebRank()`: each rank runs it in
    * `new Worker(workerUrl, { type: 'module', name })`. Give this or `createWorker`.
@@ -30,14 +31,8 @@ export interface CreateWebEngineOptions {
    * the worker script).
    */
   createWorker?: (rank: number, name: string) => WebWorkerLike;
-  /** Log lines (layout, backend, KV capacity, notices). Default: console.log. */
-  log?: (line: string) => void;
-  /** Weight-loading progress, bytes over all ranks. */
-  onProgress?: (done: number, total: number) => void;
   /** Let `webgpu-mla` run on a software adapter (SwiftShader). Default false. */
   allowSoftwareGpu?: boolean;
-  /** Communicator timeout per collective step (ms). */
-  commTimeoutMs?: number;
   /** The `fetch` used for the model files on the page (default: the global one). */
   fetch?: typeof fetch;
 }
@@ -54,18 +49,9 @@ function workerFactory(o: CreateWebEngineOptions): (rank: number, name: string) 
 }
 
 /** What `createWebEngine` returns: the async front, its parts, and what it decided. */
-export interface CreatedWebEngine {
-  llm: AsyncLLM;
-  engine: LLMEngine;
-  tokenizer: TextTokenizer | null;
-  modelConfig: ModelConfig;
+export interface CreatedWebEngine extends CreatedEngineParts {
   model: WebModel;
-  topology: Topology;
-  kv: { numBlocks: number; blockSize: number; tokenCapacity: number; bytesPerRank: number };
-  maxModelLen: number;
-  /** What every rank reported (backend, adapter, its global scope and worker name, layers, weights). */
-  rankInfo: readonly Record<string, unknown>[];
-  /** The rank workers. */
+  /** The rank workers (each reports its backend, adapter, global scope and worker name, ...). */
   executor: WebWorkerExecutor;
 }
 
@@ -110,42 +96,17 @@ export async function createWebEngine(
     `KV cache: ${plan.numBlocks} blocks × ${plan.blockSize} tokens per rank (${plan.kvDtype}); ${plan.tokenCapacity} tokens in all`,
   );
 
-  const comm = createThreadCommState(topology, {
-    halfFormat: plan.dtype === 'f16' ? 'f16' : 'bf16',
-    ...(o.commTimeoutMs ? { timeoutMs: o.commTimeoutMs } : {}),
-  });
-  const progress = new Map<number, LoadProgressMessage>();
+  const ranks = engineRanks(config, topology, plan, o);
   const executor = await WebWorkerExecutor.start({
-    worldSize: topology.worldSize,
+    ...ranks.options,
     createWorker,
     init: (rank): WebRankInit => ({
+      ...ranks.spec(rank),
       type: 'init',
-      rank,
-      topology: { tp, pp, dcp },
-      interleave,
-      dcpCombine: dcpCommBackend,
       hfConfig: model.hfConfig,
       weights: model.weights,
-      dtype: plan.dtype,
-      kvDtype: plan.kvDtype,
-      blockSize: plan.blockSize,
-      numBlocks: plan.numBlocks,
-      attentionBackend: config.attentionBackend,
       allowSoftwareGpu: o.allowSoftwareGpu ?? false,
-      comm,
     }),
-    onRankDeath: (rank) => reportRankExit(comm, rank, 1),
-    onProgress: (m) => {
-      progress.set(m.rank, m);
-      if (progress.size < topology.worldSize) return;
-      let done = 0;
-      let total = 0;
-      for (const p of progress.values()) {
-        done += p.bytesDone;
-        total += p.bytesTotal;
-      }
-      o.onProgress?.(done, total);
-    },
   });
   log(
     `backend: ${executor.rankInfo.map((i) => String(i.backend)).join(', ')} (ranks 0..${topology.worldSize - 1})`,
@@ -153,42 +114,9 @@ export async function createWebEngine(
   const tokenizer = model.tokenizer ? createHfTokenizer(model.tokenizer.json, model.tokenizer.config) : null;
   if (!tokenizer && !config.skipTokenizerInit)
     log(`notice: ${model.url} has no tokenizer.json: working on token ids`);
-  const scheduler = new Scheduler({
-    kvCacheManager: createKVCacheManager({
-      numBlocks: plan.numBlocks,
-      blockSize: plan.blockSize,
-      dcp,
-      enablePrefixCaching: config.cache.enablePrefixCaching,
-      maxModelLen: plan.maxModelLen,
-    }),
-    maxNumBatchedTokens: config.scheduler.maxNumBatchedTokens,
-    maxNumSeqs: config.scheduler.maxNumSeqs,
-    maxModelLen: plan.maxModelLen,
-    enableChunkedPrefill: config.scheduler.enableChunkedPrefill,
-    eosTokenId: tokenizer?.eosTokenId ?? modelConfig.eosTokenIds[0] ?? null,
-  });
-  const engine = new LLMEngine({
-    scheduler,
-    executor,
-    tokenizer,
-    vocabSize: modelConfig.vocabSize,
-    layout: { dcp, interleave, slotsPerRank: (plan.numBlocks - 1) * plan.blockSize },
-  });
   return {
-    llm: new AsyncLLM(engine),
-    engine,
-    tokenizer,
-    modelConfig,
+    ...assembleEngine({ config, modelConfig, topology, plan, tokenizer, executor }),
     model,
-    topology,
-    kv: {
-      numBlocks: plan.numBlocks,
-      blockSize: plan.blockSize,
-      tokenCapacity: plan.tokenCapacity,
-      bytesPerRank: plan.bytesPerRank,
-    },
-    maxModelLen: plan.maxModelLen,
-    rankInfo: executor.rankInfo,
     executor,
   };
 }

@@ -3,6 +3,8 @@
  * manager, tokenizer, one dedicated Web Worker per rank); each rank's worker script calls
  * `runWebRank()`. Platform-neutral code only: no Node built-ins.
  */
+
+export type { RankSpec } from '../runner/build-rank.js';
 export { buildWebRank } from './build-rank.js';
 export {
   type CreatedWebEngine,

@@ -1,38 +1,15 @@
-import type { FloatDType } from '@dcp/backend';
-import { ConfigError, type EngineConfig, type ModelConfig } from '@dcp/config';
-import { DeepseekV2Model, rankLayout } from '@dcp/model';
+import type { EngineConfig, ModelConfig } from '@dcp/config';
 import type { Topology } from '@dcp/parallel-state';
+import { type KvPlan, planKvCache as planEngineKvCache } from '../kv-plan.js';
+
+export { floatDtype, type KvPlan } from '../kv-plan.js';
 
 /** KV memory per rank when the config gives neither KV flag (a tab shares the machine). */
 export const DEFAULT_WEB_KV_BYTES = 64 * 1024 * 1024;
 
-/** The dtypes and KV cache sizing of one engine. */
-export interface KvPlan {
-  dtype: FloatDType;
-  kvDtype: FloatDType;
-  blockSize: number;
-  /** Physical blocks per rank (the same on every rank: block ids are shared across a DCP group). */
-  numBlocks: number;
-  /** Tokens the whole cache holds (×dcp). */
-  tokenCapacity: number;
-  bytesPerRank: number;
-  maxModelLen: number;
-  /** Lines worth logging (capped max model length). */
-  notices: string[];
-}
-
-/** `--dtype` / `--kv-cache-dtype` spellings as backend dtypes. */
-export function floatDtype(d: string, fallback: FloatDType): FloatDType {
-  if (d === 'float32' || d === 'fp32' || d === 'f32') return 'f32';
-  if (d === 'bfloat16' || d === 'bf16') return 'bf16';
-  if (d === 'float16' || d === 'fp16' || d === 'f16') return 'f16';
-  return fallback;
-}
-
 /**
- * Sizes the KV cache as the Node engine does: `cache.numGpuBlocksOverride`, or
- * `cache.kvCacheMemoryBytes` (default `defaultBytes`) over the largest per-rank block; caps the
- * max model length at the capacity when the config leaves it open.
+ * Sizes the KV cache as the Node engine does (the engine's one `planKvCache`), with the web
+ * default of `defaultBytes` per rank and errors naming the config fields.
  */
 export function planKvCache(
   config: EngineConfig,
@@ -40,42 +17,5 @@ export function planKvCache(
   topology: Topology,
   defaultBytes = DEFAULT_WEB_KV_BYTES,
 ): KvPlan {
-  const dtype = floatDtype(config.load.dtype, 'f32');
-  const kvDtype = floatDtype(config.cache.kvCacheDtype, dtype);
-  const blockSize = config.cache.blockSize;
-  const interleave = config.parallel.cpKvCacheInterleaveSize;
-  let maxBlockBytes = 0;
-  for (let r = 0; r < topology.worldSize; r++) {
-    const { shard } = rankLayout(topology, r, modelConfig, interleave);
-    maxBlockBytes = Math.max(
-      maxBlockBytes,
-      DeepseekV2Model.kvCacheBytesPerBlock(modelConfig, shard, blockSize, kvDtype === 'f32' ? 4 : 2),
-    );
-  }
-  const numBlocks =
-    config.cache.numGpuBlocksOverride ??
-    Math.floor((config.cache.kvCacheMemoryBytes ?? defaultBytes) / maxBlockBytes);
-  if (numBlocks < 2) {
-    throw new ConfigError(
-      `cache.kvCacheMemoryBytes/numGpuBlocksOverride give ${numBlocks} blocks of ${maxBlockBytes} bytes per rank; at least 2 are needed`,
-      { field: 'cache.kvCacheMemoryBytes', flag: '--kv-cache-memory-bytes' },
-    );
-  }
-  const tokenCapacity = (numBlocks - 1) * blockSize * topology.dcp;
-  const notices: string[] = [];
-  let maxModelLen = config.scheduler.maxModelLen ?? modelConfig.maxPositionEmbeddings;
-  if (config.scheduler.maxModelLen === null && maxModelLen > tokenCapacity) {
-    notices.push(`max model length capped from ${maxModelLen} to the KV capacity of ${tokenCapacity} tokens`);
-    maxModelLen = tokenCapacity;
-  }
-  return {
-    dtype,
-    kvDtype,
-    blockSize,
-    numBlocks,
-    tokenCapacity,
-    bytesPerRank: numBlocks * maxBlockBytes,
-    maxModelLen,
-    notices,
-  };
+  return planEngineKvCache(config, modelConfig, topology, { defaultBytes, names: 'fields' });
 }

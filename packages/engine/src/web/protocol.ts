@@ -4,9 +4,8 @@
  * each rank its `WebRankInit`, and a rank acknowledges a shutdown before it closes itself (a
  * Web Worker has no exit event).
  */
-import type { FloatDType } from '@dcp/backend';
-import type { ThreadCommState, TopologyInput } from '@dcp/parallel-state';
 import type { DriverMessage, WorkerMessage } from '../executor/protocol.js';
+import type { RankSpec } from '../runner/build-rank.js';
 
 /** Where a rank's weights come from. */
 export type WebWeights =
@@ -15,24 +14,13 @@ export type WebWeights =
   | { kind: 'safetensors'; url: string };
 
 /** Everything one rank needs to build itself (structured-cloneable; the comm state is shared memory). */
-export interface WebRankInit {
+export interface WebRankInit extends RankSpec {
   type: 'init';
-  rank: number;
-  topology: TopologyInput;
-  interleave: number;
-  dcpCombine: 'ag_rs' | 'a2a';
   /** The parsed `config.json` of the model, as fetched. */
   hfConfig: Record<string, unknown>;
   weights: WebWeights;
-  dtype: FloatDType;
-  kvDtype: FloatDType;
-  blockSize: number;
-  numBlocks: number;
-  /** Force a backend by name (`webgpu-mla`, `cpu-mla`), or null for the best that fits. */
-  attentionBackend: string | null;
   /** Let `webgpu-mla` run on a software adapter (SwiftShader). */
   allowSoftwareGpu: boolean;
-  comm: ThreadCommState;
 }
 
 /** What the page posts to a rank. */

@@ -1,8 +1,7 @@
-import type { StepOutput } from '../executor/protocol.js';
-import type { RankRunner } from '../executor/worker-loop.js';
+import { type RankLoop, startRankLoop } from '../executor/rank-loop.js';
 import { buildWebRank } from './build-rank.js';
 import type { WorkerScopeLike } from './dom.js';
-import type { WebDriverMessage, WebRankInit, WebWorkerMessage } from './protocol.js';
+import type { WebDriverMessage, WebWorkerMessage } from './protocol.js';
 
 /** Options of `runWebRank`. */
 export interface RunWebRankOptions {
@@ -16,21 +15,15 @@ export interface RunWebRankOptions {
  * The body of a rank's Web Worker: call it from the module script whose URL you give
  * `createWebEngine` as `workerUrl`. It waits for the page's `init` message, builds the rank
  * (communicators, backend and device of its own, weights, KV cache), reports ready with what it
- * runs on, then executes steps in order until told to shut down. Any error is reported to the
- * page (which marks the engine dead and releases the other ranks) and closes the worker.
+ * runs on, then executes steps in order until told to shut down (the engine's one rank loop,
+ * `startRankLoop`). Any error is reported to the page (which marks the engine dead and releases
+ * the other ranks); the rank then closes its runner (releasing its device) and the worker.
  */
 export function runWebRank(o: RunWebRankOptions = {}): void {
   const scope = o.scope ?? (globalThis as unknown as WorkerScopeLike);
   const build = o.build ?? buildWebRank;
   const post = (m: WebWorkerMessage) => scope.postMessage(m);
-  let rank = -1;
-  let runner: Promise<RankRunner> | null = null;
-  let queue: Promise<void> = Promise.resolve();
-  const fail = (id: number | null, e: unknown) => {
-    const err = e instanceof Error ? e : new Error(String(e));
-    post({ type: 'error', id, rank, message: err.message, ...(err.stack ? { stack: err.stack } : {}) });
-    setTimeout(() => scope.close(), 50);
-  };
+  let loop: RankLoop | null = null;
   const facts = () => ({
     scope: (globalThis as { constructor?: { name?: string } }).constructor?.name ?? 'unknown',
     workerName: scope.name ?? '',
@@ -38,35 +31,23 @@ export function runWebRank(o: RunWebRankOptions = {}): void {
   scope.addEventListener('message', (e) => {
     const m = e.data as WebDriverMessage;
     if (m.type === 'init') {
-      if (runner) return fail(null, new Error('init: this rank was already initialised'));
-      rank = (m as WebRankInit).rank;
-      runner = build(m, post, facts());
-      runner.then(
-        (r) => post({ type: 'ready', rank, info: r.info() }),
-        (err) => fail(null, err),
-      );
-      return;
-    }
-    const ready = runner;
-    if (!ready) return fail(null, new Error(`${m.type}: received before init`));
-    if (m.type === 'shutdown') {
-      queue = queue.then(async () => {
-        try {
-          await (await ready).close?.();
-        } finally {
+      if (loop) return loop.fail(null, new Error('init: this rank was already initialised'));
+      const { rank } = m;
+      loop = startRankLoop(build(m, post, facts()), {
+        rank,
+        post,
+        // A Web Worker has no exit event: the page learns of a shutdown from `closed`. A failed
+        // rank lingers a moment so that its error reaches the page first.
+        exit: (code) => {
+          if (code !== 0) return void setTimeout(() => scope.close(), 50);
           post({ type: 'closed', rank });
           scope.close();
-        }
+        },
       });
       return;
     }
-    queue = queue.then(async () => {
-      try {
-        const output: StepOutput | null = await (await ready).execute(m.input);
-        post({ type: 'done', id: m.id, rank, output });
-      } catch (err) {
-        fail(m.id, err);
-      }
-    });
+    if (loop) return loop.receive(m);
+    post({ type: 'error', id: null, rank: -1, message: `${m.type}: received before init` });
+    setTimeout(() => scope.close(), 50);
   });
 }
