@@ -30,4 +30,15 @@ describe('a failing rank', () => {
       await ex.shutdown();
     }
   });
+
+  it('a rank whose worker cannot be started fails the startup naming it', async () => {
+    // A function cannot be cloned into workerData: the Worker constructor throws.
+    await expect(
+      ThreadExecutor.start({
+        worldSize: 2,
+        workerUrl: new URL('./fixtures/failing-rank.mjs', import.meta.url),
+        workerData: (rank) => ({ rank, closed: new SharedArrayBuffer(8), bad: () => rank }),
+      }),
+    ).rejects.toThrow(/rank 0: its worker could not be started: .*could not be cloned/);
+  });
 });

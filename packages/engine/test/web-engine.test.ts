@@ -106,18 +106,22 @@ describe('createWebEngine on stand-in workers', () => {
     );
   });
 
-  it('a rank that dies mid-generation ends the request with an error and releases its peer', async () => {
+  it('a rank that dies mid-generation ends the request with an error, releases its peer and closes its runner', async () => {
+    let failedRankClosed = false;
     const { createWorker } = fakeWorkers((name) => ({
       build: async (init, progress, facts) => {
         const r = await buildWebRank(init, progress, facts);
         let steps = 0;
         return name === 'dcp-rank-1'
           ? {
-              ...r,
               info: () => r.info(),
               execute: (input) => {
                 if (++steps === 3) throw new Error('injected failure');
                 return r.execute(input);
+              },
+              close: async () => {
+                await r.close?.();
+                failedRankClosed = true;
               },
             }
           : r;
@@ -133,6 +137,9 @@ describe('createWebEngine on stand-in workers', () => {
       const got = await generate(web.llm, web.tokenizer!.encode(PROMPT), 8);
       expect(got.error).toMatch(/rank 1 failed: injected failure/);
       expect(web.engine.dead).toMatch(/rank 1 failed/);
+      // The failed rank releases its backend (and device) before its worker closes.
+      for (let i = 0; i < 100 && !failedRankClosed; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(failedRankClosed).toBe(true);
     } finally {
       await web.llm.shutdown();
     }
