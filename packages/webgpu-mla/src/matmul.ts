@@ -39,10 +39,14 @@ export interface MatmulState extends MatmulOptions {
  * The defaults, from two runs of tooling/bench/src/webgpu-model.bench.ts on the H200: GEMV beat
  * the tiled kernel up to 32 rows; 128 invocations × 4 rows × no unroll was within the top three
  * of the sweep both times (the spread among the best is host noise: small ops are host bound).
+ * On SwiftShader (Chromium's software adapter) the one-invocation-per-output kernels are the
+ * default: there a decode step of the brown model took 4.5–6.4 s with the tuned kernels (their
+ * workgroup barriers and subgroup reductions are emulated per invocation) and 0.54 s naive.
  */
-export function defaultMatmulOptions(): MatmulOptions {
+export function defaultMatmulOptions(adapter?: { description: string; architecture: string }): MatmulOptions {
+  const swiftShader = adapter !== undefined && /swiftshader/i.test(`${adapter.description} ${adapter.architecture}`);
   return {
-    naive: false,
+    naive: swiftShader,
     gemvMaxRows: 32,
     gemvThreads: 128,
     gemvRows: 4,
