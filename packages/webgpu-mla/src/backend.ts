@@ -101,7 +101,7 @@ export function createWebgpuMlaBackend(
 ): WebgpuMlaBackend {
   const o: Owner = { gpu, live: new Set(), layout: storageLayout(gpu, storage) };
   const t = (x: unknown, field: string) => arg(x as WebGpuTensor, field);
-  let mm: MatmulState = { ...defaultMatmulOptions(), texts: new Map() };
+  let mm: MatmulState = { ...defaultMatmulOptions(adapter), texts: new Map() };
   return {
     name: WEBGPU_MLA_NAME,
     capabilities: webgpuMlaCapabilities,

@@ -44,7 +44,8 @@ export interface MatmulState extends MatmulOptions {
  * workgroup barriers and subgroup reductions are emulated per invocation) and 0.54 s naive.
  */
 export function defaultMatmulOptions(adapter?: { description: string; architecture: string }): MatmulOptions {
-  const swiftShader = adapter !== undefined && /swiftshader/i.test(`${adapter.description} ${adapter.architecture}`);
+  const swiftShader =
+    adapter !== undefined && /swiftshader/i.test(`${adapter.description} ${adapter.architecture}`);
   return {
     naive: swiftShader,
     gemvMaxRows: 32,
