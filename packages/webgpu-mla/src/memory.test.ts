@@ -1,4 +1,4 @@
-/** Backend-specific memory paths the suite does not reach: the vec4 stream copy, unaligned 16-bit writes, refusals. */
+/** Backend-specific memory paths the suite does not reach: the vec4 stream copy, unaligned 16-bit writes, splits and refusals. */
 import { afterAll, describe, expect, it } from 'vitest';
 import { platformDescriptor } from './node.js';
 import { adapterOrSkip } from './test-adapter.js';
@@ -34,10 +34,17 @@ describe.skipIf(!adapter)('webgpu-mla memory', () => {
     b.destroy();
   });
 
-  it('refuses a tensor above the storage binding limit, naming it', async () => {
+  it('splits a tensor above the storage binding limit; refuses one a kernel could not bind, naming the limit', async () => {
     const b = await descriptor.create({ config: undefined as never });
     const limit = adapter!.limits.maxStorageBufferBindingSize;
-    expect(() => b.alloc([Math.ceil(limit / 4) + 1], 'f32')).toThrow(/maxStorageBufferBindingSize/);
+    const split = b.alloc([Math.ceil(limit / 4) + 1], 'f32');
+    expect(split.storage.buffers.length).toBe(2);
+    b.dispose(split);
+    // Refused before any buffer is created.
+    const buffers = b.layout.maxBindings - 5;
+    expect(() => b.alloc([(limit / 4) * buffers], 'f32')).toThrow(
+      /needs .* MiB: \d+ buffers .*maxStorageBuffersPerShaderStage/,
+    );
     expect(() => b.upload(new Float32Array(3), [4], 'f32')).toThrow(/needs 4 elements, got 3/);
     expect(() => b.upload(new Float32Array(4), [4], 'bf16')).toThrow(/takes a Uint16Array/);
     b.destroy();
