@@ -239,9 +239,9 @@ export function packKernel(src: WebGpuTensor, dst: WebGpuTensor): Kernel {
 }
 
 /**
- * Encodes a sequence of kernels into the pending command encoder. 16-bit `write`/`rw` outputs go through f32 scratch
- * (unpacked first for `rw` or `partial`, packed after); inputs that share a buffer with an
- * output are read from a copy.
+ * Encodes a sequence of kernels into the pending command encoder. Packed 16-bit `write`/`rw`
+ * outputs go through f32 scratch (unpacked first for `rw` or `partial`, packed after); native f16
+ * outputs are written directly; inputs that share a buffer with an output are read from a copy.
  */
 export function run(owner: Owner, kernels: Kernel[]): void {
   const native = owner.layout.nativeF16;
