@@ -36,6 +36,9 @@ export interface DecodePlan {
   sub: boolean;
   LPR: number;
   KPL: number;
+  /** Heads per lane in the scores (4 or 8 or 16) and lane groups sharing a key row's heads. */
+  HPL: number;
+  NHH: number;
   TK: number;
   /** Value pass: units (4 heads × 8 columns) per key, key slots, units per lane. */
   UNITS: number;
@@ -43,6 +46,23 @@ export interface DecodePlan {
   UPL: number;
   cache: CacheLayout;
   qDtype: 'f32' | 'bf16' | 'f16';
+  tune: DecodeTune;
+}
+
+/** Shape and latency hiding of the subgroup path's scores, and diagnostics. */
+export interface DecodeTune {
+  /** Lanes across one key row (4 or 8; at most the smallest subgroup size). */
+  lpr: number;
+  /** Keys per lane (each query value read from workgroup memory serves this many FMAs). */
+  kpl: number;
+  /** Heads per lane (4, 8 or 16; at most the heads per workgroup). */
+  hpl: number;
+  /** Chunks of each key row in flight per lane in the scores (divides the chunks per lane). */
+  pf: number;
+  /** Keys whose value chunks are loaded together in the value pass. */
+  pvu: number;
+  /** Diagnostics: leave out the value pass, or the cache reads and dot products of the scores. */
+  skip?: 'pv' | 'scores';
 }
 
 const NT = 256;
@@ -55,32 +75,50 @@ export function makePlan(
   sub: boolean,
   cache: CacheLayout,
   qDtype: DecodePlan['qDtype'],
+  tune: Partial<DecodeTune> = {},
 ): DecodePlan {
   const HG = hcp / 4;
-  const LPR = sub ? 4 : 1;
-  const KPL = sub ? (HG >= 2 ? 2 : 4) : 1;
-  const TK = sub ? (NT * KPL) / LPR : NT / HG;
+  const NCH = Math.ceil(W / 8);
+  const LPR = sub ? (tune.lpr ?? 8) : 1;
+  // All heads of the workgroup per lane; 4 keys per lane at 16 heads (registers), else 8.
+  const HPL = sub ? Math.min(hcp, tune.hpl ?? hcp) : 4;
+  const NHH = hcp / HPL;
+  const KPL = sub ? (tune.kpl ?? (HPL >= 16 ? 4 : 8)) : 1;
+  const TK = (NT / (LPR * NHH)) * KPL;
   const NCV = Math.ceil(L / 8);
   const UNITS = HG * NCV;
   const KS = UNITS <= NT ? Math.min(4, Math.floor(NT / UNITS)) : 1;
   const UPL = Math.ceil(UNITS / NT);
+  const NI = Math.ceil(NCH / LPR);
+  const pf = [tune.pf ?? 1, 3, 2, 1].find((x) => x >= 1 && NI % x === 0) ?? 1;
+  const t: DecodeTune = {
+    lpr: LPR,
+    kpl: KPL,
+    hpl: HPL,
+    pf,
+    pvu: Math.max(1, tune.pvu ?? 8),
+    ...(tune.skip ? { skip: tune.skip } : {}),
+  };
   return {
     NT,
     HCP: hcp,
     HG,
     W,
     L,
-    NCH: Math.ceil(W / 8),
+    NCH,
     NCV,
     sub,
     LPR,
     KPL,
+    HPL,
+    NHH,
     TK,
     UNITS,
     KS,
     UPL,
     cache,
     qDtype,
+    tune: t,
   };
 }
 
@@ -166,43 +204,95 @@ function keyBase(n: string, kl: string, writer: string): string {
       }`;
 }
 
+/** WGSL: `b_<k>` = row bases of this lane's keys in the tile starting at key `kt` (0 past `end`). */
+function bases(p: DecodePlan, kt: string): string {
+  return range(p.KPL)
+    .map(
+      (k) => `b_${k} = 0u;
+      if (${kt} + kl_${k} < end) {
+        let ja = ${kt} + kl_${k};
+        b_${k} = rowBase(u32(max(BT[pu(11u) + row * MB + ja / BS], 0)) * BS + ja % BS);
+      }`,
+    )
+    .join('\n      ');
+}
+
+/** WGSL: loads chunk slots `x_<k>_<s>` (s < pf) of the tile whose bases are in `b_<k>`. */
+function prefetch(p: DecodePlan): string {
+  const { LPR, NCH } = p;
+  const guard = NCH % LPR !== 0;
+  return range(p.KPL)
+    .flatMap((k) =>
+      range(p.tune.pf).map(
+        (s) =>
+          `x_${k}_${s} = ldr(b_${k}, ${guard ? `min(j + ${u(LPR * s)}, ${u(NCH - 1)})` : `j + ${u(LPR * s)}`});`,
+      ),
+    )
+    .join(' ');
+}
+
+/**
+ * Subgroup path, before the tile loop: the lane's key row group, its keys' bases in the first
+ * tile and the first `pf` chunks of each (loads in flight).
+ */
+function subgroupSetup(p: DecodePlan): string {
+  const { KPL, LPR, NHH } = p;
+  const NG = p.NT / (LPR * NHH);
+  const raw = p.cache.fast ? (p.cache.dtype === 'f32' ? 'Rw' : 'vec4<u32>') : 'Ch';
+  const lines = [
+    `  let j = wl % ${u(LPR)}; let hh = (wl / ${u(LPR)}) % ${u(NHH)}; let kg = wl / ${u(LPR * NHH)};`,
+  ];
+  for (const k of range(KPL)) lines.push(`  let kl_${k} = kg + ${u(NG * k)}; var b_${k} = 0u;`);
+  for (const k of range(KPL)) for (const s of range(p.tune.pf)) lines.push(`  var x_${k}_${s}: ${raw};`);
+  if (p.tune.skip !== 'scores') lines.push(`  if (start < end) { ${bases(p, 'start')} ${prefetch(p)} }`);
+  else lines.push(`  ${bases(p, 'start')}`);
+  return lines.join('\n');
+}
+
 /**
  * Scores with subgroups: lanes in groups of LPR across one key row (chunk c = j + LPR·i), KPL
- * keys per lane, all HCP heads per lane; partial dot products of 4 heads in a vec4 per key,
- * reduced across the LPR lanes by a transposing butterfly (each step halves what a lane keeps).
+ * keys per lane, all HCP heads per lane; partial dot products of 4 heads in a vec4 per key.
+ * Each lane keeps `pf` chunks per key in flight: a slot is refilled with the chunk `pf` ahead as
+ * soon as it is consumed. The LPR lanes are summed by a transposing butterfly (each step halves
+ * what a lane keeps). Then the next tile's bases and first chunks are loaded (in flight during
+ * the softmax and value pass).
  */
 function scoresSubgroup(p: DecodePlan): string {
-  const { HG, KPL, LPR } = p;
-  const NG = p.NT / LPR;
-  const NCHP = Math.ceil(p.NCH / LPR) * LPR;
-  const NI = NCHP / LPR;
+  const { HG, KPL, LPR, NHH } = p;
+  const NG = p.NT / (LPR * NHH);
+  const GL = p.HPL / 4;
+  const NI = Math.ceil(p.NCH / LPR);
+  const PF = p.tune.pf;
   const guard = p.NCH % LPR !== 0;
   const ks = range(KPL);
-  const gs = range(HG);
+  const gs = range(GL);
   const out: string[] = [];
-  out.push(`      let j = wl % ${u(LPR)}; let kg = wl / ${u(LPR)};`);
-  for (const k of ks) out.push(`      ${keyBase(`${k}`, `kg + ${u(NG * k)}`, 'j == 0u')}`);
+  for (const k of ks)
+    out.push(`      if (j == 0u && hh == 0u && k0 + kl_${k} < end) { kb[kl_${k}] = b_${k}; }`);
   for (const g of gs) for (const k of ks) out.push(`      var s_${g}_${k} = vec4<f32>(0.0);`);
-  const load = (c: string) =>
-    guard
-      ? ks.map((k) => `if (${c} < ${u(p.NCH)}) { x_${k} = ldr(b_${k}, ${c}); }`).join(' ')
-      : ks.map((k) => `x_${k} = ldr(b_${k}, ${c});`).join(' ');
-  for (const k of ks) out.push(`      var x_${k} = ldr(b_${k}, ${guard ? `min(j, ${u(p.NCH - 1)})` : 'j'});`);
-  out.push(`      for (var i = 0u; i < ${u(NI)}; i++) {`);
-  for (const k of ks) out.push(`        let y_${k} = unp(x_${k});`);
-  if (guard) out.push(`        let live = j + ${u(LPR)} * i < ${u(p.NCH)};`);
-  out.push(`        if (i + 1u < ${u(NI)}) { ${load(`j + ${u(LPR)} * (i + 1u)`)} }`);
-  out.push(`        let qb = i * ${u(8 * HG * LPR)} + j;`);
-  const body: string[] = [];
-  for (let ii = 0; ii < 8; ii++) {
-    for (const g of gs) {
-      body.push(`let q_${ii}_${g} = qs[qb + ${u((ii * HG + g) * LPR)}];`);
-      for (const k of ks)
-        body.push(`s_${g}_${k} = fma(q_${ii}_${g}, vec4<f32>(${el(`y_${k}`, ii)}), s_${g}_${k});`);
+  if (p.tune.skip !== 'scores') {
+    out.push(`      for (var i = 0u; i < ${u(NI)}; i += ${u(PF)}) {`);
+    for (const s of range(PF)) {
+      const c = `j + ${u(LPR)} * (i + ${u(s)})`;
+      const next = `j + ${u(LPR)} * (i + ${u(PF + s)})`;
+      for (const k of ks) out.push(`        let y_${k}_${s} = unp(x_${k}_${s});`);
+      out.push(
+        `        if (i + ${u(PF + s)} < ${u(NI)}) { ${ks.map((k) => (guard ? `if (${next} < ${u(p.NCH)}) { x_${k}_${s} = ldr(b_${k}, ${next}); }` : `x_${k}_${s} = ldr(b_${k}, ${next});`)).join(' ')} }`,
+      );
+      const body: string[] = [`let qb_${s} = (i + ${u(s)}) * ${u(8 * HG * LPR)} + hh * ${u(GL * LPR)} + j;`];
+      for (let ii = 0; ii < 8; ii++) {
+        for (const g of gs) {
+          body.push(`let q_${ii}_${g} = qs[qb_${s} + ${u((ii * HG + g) * LPR)}];`);
+          for (const k of ks)
+            body.push(`s_${g}_${k} = fma(q_${ii}_${g}, vec4<f32>(${el(`y_${k}_${s}`, ii)}), s_${g}_${k});`);
+        }
+      }
+      out.push(
+        guard ? `        if (${c} < ${u(p.NCH)}) { ${body.join(' ')} }` : `        { ${body.join(' ')} }`,
+      );
     }
+    out.push('      }');
   }
-  out.push(guard ? `        if (live) { ${body.join(' ')} }` : body.map((l) => `        ${l}`).join('\n'));
-  out.push('      }');
   // Transposing butterfly across the LPR lanes of a key row.
   let vals = gs.flatMap((g) => ks.map((k) => `s_${g}_${k}`));
   let mask = 0;
@@ -230,9 +320,12 @@ function scoresSubgroup(p: DecodePlan): string {
   }
   const writes = vals.map(
     (v, i) =>
-      `{ let ix = st0 + ${u(i)}; let kl = kg + ${u(NG)} * (ix % ${u(KPL)}); if (kl < cnt) { ps[kl * ${u(HG)} + ix / ${u(KPL)}] = ${v}; } }`,
+      `{ let ix = st0 + ${u(i)}; let kl = kg + ${u(NG)} * (ix % ${u(KPL)}); if (kl < cnt) { ps[kl * ${u(HG)} + hh * ${u(GL)} + ix / ${u(KPL)}] = ${v}; } }`,
   );
   out.push(`      if ((j & ${u(mask)}) == 0u) { ${writes.join(' ')} }`);
+  out.push(`      let k1 = k0 + ${u(p.TK)};`);
+  if (p.tune.skip !== 'scores') out.push(`      if (k1 < end) { ${bases(p, 'k1')} ${prefetch(p)} }`);
+  else out.push(`      ${bases(p, 'k1')}`);
   return out.join('\n');
 }
 
@@ -278,17 +371,22 @@ function valuePass(p: DecodePlan): { decl: string; tile: string; final: string }
       let al = alph[pg_${x}];
       ${iis.map((ii) => `a_${x}_${ii} *= al;`).join(' ')}`);
     if (p.UPL === 1) {
+      const U = p.tune.pvu;
+      const us = range(U);
+      const key = (x: number) => (x === 0 ? 'k' : `k + ${u(x * p.KS)}`);
       tile.push(`      var k = pks;
       loop {
-        if (k + ${u(p.KS)} >= cnt) { break; }
-        let r0 = ldr(kb[k], pch_0); let r1 = ldr(kb[k + ${u(p.KS)}], pch_0);
-        let p0 = ps[k * ${u(p.HG)} + pg_0]; let p1 = ps[(k + ${u(p.KS)}) * ${u(p.HG)} + pg_0];
-        let v0 = unp(r0); let v1 = unp(r1);
-        ${fmas(0, 'p0', 'v0')}
-        ${fmas(0, 'p1', 'v1')}
-        k += ${u(2 * p.KS)};
+        if (k + ${u((U - 1) * p.KS)} >= cnt) { break; }
+        ${us.map((x) => `let r${x} = ldr(kb[${key(x)}], pch_0);`).join(' ')}
+        ${us.map((x) => `let p${x} = ps[(${key(x)}) * ${u(p.HG)} + pg_0];`).join(' ')}
+        ${us.map((x) => `{ let v = unp(r${x}); ${fmas(0, `p${x}`, 'v')} }`).join('\n        ')}
+        k += ${u(U * p.KS)};
       }
-      if (k < cnt) { let v0 = unp(ldr(kb[k], pch_0)); let p0 = ps[k * ${u(p.HG)} + pg_0]; ${fmas(0, 'p0', 'v0')} }
+      loop {
+        if (k >= cnt) { break; }
+        let v0 = unp(ldr(kb[k], pch_0)); let p0 = ps[k * ${u(p.HG)} + pg_0]; ${fmas(0, 'p0', 'v0')}
+        k += ${u(p.KS)};
+      }
     }`);
     } else {
       tile.push(`      for (var k = 0u; k < cnt; k++) {
@@ -338,6 +436,7 @@ export function decodeWgsl(p: DecodePlan): string {
   const W8 = NCHP * 8;
   const PARTS = NT / HCP;
   const v = valuePass(p);
+  const setup = p.sub ? subgroupSetup(p) : '';
   const sgArgs = p.sub ? ', @builtin(subgroup_invocation_id) sgl: u32, @builtin(subgroup_size) sgs: u32' : '';
   return `${p.sub ? 'enable subgroups;\ndiagnostic(off, subgroup_uniformity);\n' : ''}@group(0) @binding(0) var<uniform> P: array<vec4<u32>, 16>;
 @group(0) @binding(1) var<storage, read> Q: array<u32>;
@@ -399,6 +498,7 @@ ${
   let sh = lid % ${u(HCP)}; let spart = lid / ${u(HCP)};
   var m = NEGF; var lp = 0.0;
 ${v.decl}
+${setup}
   workgroupBarrier();
   var k0 = start;
   loop {
@@ -431,7 +531,7 @@ ${p.sub ? scoresSubgroup(p) : scoresPlain(p)}
       if (spart == 0u) { alph[sh / 4u][sh % 4u] = al; }
     }
     workgroupBarrier();
-${v.tile}
+${p.tune.skip === 'pv' ? '' : v.tile}
     workgroupBarrier();
     k0 += ${u(p.TK)};
   }
