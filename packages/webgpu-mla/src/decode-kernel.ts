@@ -9,6 +9,8 @@
  * A cache split over several buffers (`segments.ts`) picks the buffer per read with a `switch`.
  */
 
+import { el, range, scoresPlain, scoresSubgroup, subgroupSetup, u } from './decode-scores.js';
+
 /** How the kernel reads the cache. */
 export interface CacheLayout {
   dtype: 'f32' | 'bf16' | 'f16';
@@ -36,6 +38,9 @@ export interface DecodePlan {
   sub: boolean;
   LPR: number;
   KPL: number;
+  /** Heads per lane in the scores (4 or 8 or 16) and lane groups sharing a key row's heads. */
+  HPL: number;
+  NHH: number;
   TK: number;
   /** Value pass: units (4 heads × 8 columns) per key, key slots, units per lane. */
   UNITS: number;
@@ -43,6 +48,23 @@ export interface DecodePlan {
   UPL: number;
   cache: CacheLayout;
   qDtype: 'f32' | 'bf16' | 'f16';
+  tune: DecodeTune;
+}
+
+/** Shape and latency hiding of the subgroup path's scores, and diagnostics. */
+export interface DecodeTune {
+  /** Lanes across one key row (4 or 8; at most the smallest subgroup size). */
+  lpr: number;
+  /** Keys per lane (each query value read from workgroup memory serves this many FMAs). */
+  kpl: number;
+  /** Heads per lane (4, 8 or 16; at most the heads per workgroup). */
+  hpl: number;
+  /** Chunks of each key row in flight per lane in the scores (divides the chunks per lane). */
+  pf: number;
+  /** Keys whose value chunks are loaded together in the value pass. */
+  pvu: number;
+  /** Diagnostics: leave out the value pass, or the cache reads and dot products of the scores. */
+  skip?: 'pv' | 'scores';
 }
 
 const NT = 256;
@@ -55,32 +77,50 @@ export function makePlan(
   sub: boolean,
   cache: CacheLayout,
   qDtype: DecodePlan['qDtype'],
+  tune: Partial<DecodeTune> = {},
 ): DecodePlan {
   const HG = hcp / 4;
-  const LPR = sub ? 4 : 1;
-  const KPL = sub ? (HG >= 2 ? 2 : 4) : 1;
-  const TK = sub ? (NT * KPL) / LPR : NT / HG;
+  const NCH = Math.ceil(W / 8);
+  const LPR = sub ? (tune.lpr ?? 8) : 1;
+  // All heads of the workgroup per lane; 4 keys per lane at 16 heads (registers), else 8.
+  const HPL = sub ? Math.min(hcp, tune.hpl ?? hcp) : 4;
+  const NHH = hcp / HPL;
+  const KPL = sub ? (tune.kpl ?? (HPL >= 16 ? 4 : 8)) : 1;
+  const TK = (NT / (LPR * NHH)) * KPL;
   const NCV = Math.ceil(L / 8);
   const UNITS = HG * NCV;
   const KS = UNITS <= NT ? Math.min(4, Math.floor(NT / UNITS)) : 1;
   const UPL = Math.ceil(UNITS / NT);
+  const NI = Math.ceil(NCH / LPR);
+  const pf = [tune.pf ?? 1, 3, 2, 1].find((x) => x >= 1 && NI % x === 0) ?? 1;
+  const t: DecodeTune = {
+    lpr: LPR,
+    kpl: KPL,
+    hpl: HPL,
+    pf,
+    pvu: Math.max(1, tune.pvu ?? 8),
+    ...(tune.skip ? { skip: tune.skip } : {}),
+  };
   return {
     NT,
     HCP: hcp,
     HG,
     W,
     L,
-    NCH: Math.ceil(W / 8),
+    NCH,
     NCV,
     sub,
     LPR,
     KPL,
+    HPL,
+    NHH,
     TK,
     UNITS,
     KS,
     UPL,
     cache,
     qDtype,
+    tune: t,
   };
 }
 
@@ -90,12 +130,6 @@ export function sharedBytes(p: DecodePlan): number {
   const vec4s = nchp * 8 * p.HG + p.TK * p.HG + p.NT / 4 + 2 * p.HG;
   return 16 * vec4s + 4 * p.TK + 16;
 }
-
-const u = (x: number) => `${x}u`;
-const range = (n: number) => Array.from({ length: n }, (_, i) => i);
-const LANES = ['x', 'y', 'z', 'w'];
-/** Component `i` (0..7) of a `Ch`. */
-const el = (v: string, i: number) => `${v}.${i < 4 ? 'a' : 'b'}.${LANES[i % 4]}`;
 
 function cacheCode(p: DecodePlan): string {
   const { dtype, fast, segments, segUnits } = p.cache;
@@ -155,106 +189,6 @@ function queryLoader(dtype: DecodePlan['qDtype']): string {
   return `fn ldq(i: u32) -> f32 { ${w} return ${dtype === 'bf16' ? 'bitcast<f32>(w << 16u)' : 'unpack2x16float(w).x'}; }`;
 }
 
-/** Key `kl` of the tile: `ok_<n>`, `b_<n>` (row base) and its `kb` entry (written by `writer`). */
-function keyBase(n: string, kl: string, writer: string): string {
-  return `let kl_${n} = ${kl}; let ok_${n} = kl_${n} < cnt; var b_${n} = 0u;
-      if (ok_${n}) {
-        let ja = k0 + kl_${n};
-        let blk = u32(max(BT[pu(11u) + row * MB + ja / BS], 0));
-        b_${n} = rowBase(blk * BS + ja % BS);
-        if (${writer}) { kb[kl_${n}] = b_${n}; }
-      }`;
-}
-
-/**
- * Scores with subgroups: lanes in groups of LPR across one key row (chunk c = j + LPR·i), KPL
- * keys per lane, all HCP heads per lane; partial dot products of 4 heads in a vec4 per key,
- * reduced across the LPR lanes by a transposing butterfly (each step halves what a lane keeps).
- */
-function scoresSubgroup(p: DecodePlan): string {
-  const { HG, KPL, LPR } = p;
-  const NG = p.NT / LPR;
-  const NCHP = Math.ceil(p.NCH / LPR) * LPR;
-  const NI = NCHP / LPR;
-  const guard = p.NCH % LPR !== 0;
-  const ks = range(KPL);
-  const gs = range(HG);
-  const out: string[] = [];
-  out.push(`      let j = wl % ${u(LPR)}; let kg = wl / ${u(LPR)};`);
-  for (const k of ks) out.push(`      ${keyBase(`${k}`, `kg + ${u(NG * k)}`, 'j == 0u')}`);
-  for (const g of gs) for (const k of ks) out.push(`      var s_${g}_${k} = vec4<f32>(0.0);`);
-  const load = (c: string) =>
-    guard
-      ? ks.map((k) => `if (${c} < ${u(p.NCH)}) { x_${k} = ldr(b_${k}, ${c}); }`).join(' ')
-      : ks.map((k) => `x_${k} = ldr(b_${k}, ${c});`).join(' ');
-  for (const k of ks) out.push(`      var x_${k} = ldr(b_${k}, ${guard ? `min(j, ${u(p.NCH - 1)})` : 'j'});`);
-  out.push(`      for (var i = 0u; i < ${u(NI)}; i++) {`);
-  for (const k of ks) out.push(`        let y_${k} = unp(x_${k});`);
-  if (guard) out.push(`        let live = j + ${u(LPR)} * i < ${u(p.NCH)};`);
-  out.push(`        if (i + 1u < ${u(NI)}) { ${load(`j + ${u(LPR)} * (i + 1u)`)} }`);
-  out.push(`        let qb = i * ${u(8 * HG * LPR)} + j;`);
-  const body: string[] = [];
-  for (let ii = 0; ii < 8; ii++) {
-    for (const g of gs) {
-      body.push(`let q_${ii}_${g} = qs[qb + ${u((ii * HG + g) * LPR)}];`);
-      for (const k of ks)
-        body.push(`s_${g}_${k} = fma(q_${ii}_${g}, vec4<f32>(${el(`y_${k}`, ii)}), s_${g}_${k});`);
-    }
-  }
-  out.push(guard ? `        if (live) { ${body.join(' ')} }` : body.map((l) => `        ${l}`).join('\n'));
-  out.push('      }');
-  // Transposing butterfly across the LPR lanes of a key row.
-  let vals = gs.flatMap((g) => ks.map((k) => `s_${g}_${k}`));
-  let mask = 0;
-  out.push('      var st0 = 0u;');
-  for (let o = LPR / 2; o >= 1; o /= 2) {
-    if (vals.length > 1) {
-      const half = vals.length / 2;
-      out.push(`      let up${o} = (j & ${u(o)}) != 0u;`);
-      const next: string[] = [];
-      for (let i = 0; i < half; i++) {
-        const a = vals[i]!;
-        const b = vals[i + half]!;
-        out.push(
-          `      let t${o}_${i} = select(${a}, ${b}, up${o}) + subgroupShuffleXor(select(${b}, ${a}, up${o}), ${u(o)});`,
-        );
-        next.push(`t${o}_${i}`);
-      }
-      out.push(`      if (up${o}) { st0 += ${u(half)}; }`);
-      vals = next;
-    } else {
-      out.push(`      let t${o}_0 = ${vals[0]} + subgroupShuffleXor(${vals[0]}, ${u(o)});`);
-      vals = [`t${o}_0`];
-      mask |= o;
-    }
-  }
-  const writes = vals.map(
-    (v, i) =>
-      `{ let ix = st0 + ${u(i)}; let kl = kg + ${u(NG)} * (ix % ${u(KPL)}); if (kl < cnt) { ps[kl * ${u(HG)} + ix / ${u(KPL)}] = ${v}; } }`,
-  );
-  out.push(`      if ((j & ${u(mask)}) == 0u) { ${writes.join(' ')} }`);
-  return out.join('\n');
-}
-
-/** Scores without subgroups: one invocation per (key, 4 heads) over the whole row. */
-function scoresPlain(p: DecodePlan): string {
-  const HG = p.HG;
-  const body = range(8)
-    .map((ii) => `sc = fma(qs[qb + ${u(ii * HG)}], vec4<f32>(${el('y', ii)}), sc);`)
-    .join(' ');
-  return `      let g = lid % ${u(HG)};
-      ${keyBase('0', `lid / ${u(HG)}`, 'g == 0u')}
-      if (ok_0) {
-        var sc = vec4<f32>(0.0);
-        for (var c = 0u; c < ${u(p.NCH)}; c++) {
-          let y = unp(ldr(b_0, c));
-          let qb = c * ${u(8 * HG)} + g;
-          ${body}
-        }
-        ps[kl_0 * ${u(HG)} + g] = sc;
-      }`;
-}
-
 /** Value accumulation: unit = (4 heads, 8 columns); `acc(x, k, src)` lines for one key. */
 function valuePass(p: DecodePlan): { decl: string; tile: string; final: string } {
   const xs = range(p.UPL);
@@ -278,17 +212,22 @@ function valuePass(p: DecodePlan): { decl: string; tile: string; final: string }
       let al = alph[pg_${x}];
       ${iis.map((ii) => `a_${x}_${ii} *= al;`).join(' ')}`);
     if (p.UPL === 1) {
+      const U = p.tune.pvu;
+      const us = range(U);
+      const key = (x: number) => (x === 0 ? 'k' : `k + ${u(x * p.KS)}`);
       tile.push(`      var k = pks;
       loop {
-        if (k + ${u(p.KS)} >= cnt) { break; }
-        let r0 = ldr(kb[k], pch_0); let r1 = ldr(kb[k + ${u(p.KS)}], pch_0);
-        let p0 = ps[k * ${u(p.HG)} + pg_0]; let p1 = ps[(k + ${u(p.KS)}) * ${u(p.HG)} + pg_0];
-        let v0 = unp(r0); let v1 = unp(r1);
-        ${fmas(0, 'p0', 'v0')}
-        ${fmas(0, 'p1', 'v1')}
-        k += ${u(2 * p.KS)};
+        if (k + ${u((U - 1) * p.KS)} >= cnt) { break; }
+        ${us.map((x) => `let r${x} = ldr(kb[${key(x)}], pch_0);`).join(' ')}
+        ${us.map((x) => `let p${x} = ps[(${key(x)}) * ${u(p.HG)} + pg_0];`).join(' ')}
+        ${us.map((x) => `{ let v = unp(r${x}); ${fmas(0, `p${x}`, 'v')} }`).join('\n        ')}
+        k += ${u(U * p.KS)};
       }
-      if (k < cnt) { let v0 = unp(ldr(kb[k], pch_0)); let p0 = ps[k * ${u(p.HG)} + pg_0]; ${fmas(0, 'p0', 'v0')} }
+      loop {
+        if (k >= cnt) { break; }
+        let v0 = unp(ldr(kb[k], pch_0)); let p0 = ps[k * ${u(p.HG)} + pg_0]; ${fmas(0, 'p0', 'v0')}
+        k += ${u(p.KS)};
+      }
     }`);
     } else {
       tile.push(`      for (var k = 0u; k < cnt; k++) {
@@ -338,6 +277,7 @@ export function decodeWgsl(p: DecodePlan): string {
   const W8 = NCHP * 8;
   const PARTS = NT / HCP;
   const v = valuePass(p);
+  const setup = p.sub ? subgroupSetup(p) : '';
   const sgArgs = p.sub ? ', @builtin(subgroup_invocation_id) sgl: u32, @builtin(subgroup_size) sgs: u32' : '';
   return `${p.sub ? 'enable subgroups;\ndiagnostic(off, subgroup_uniformity);\n' : ''}@group(0) @binding(0) var<uniform> P: array<vec4<u32>, 16>;
 @group(0) @binding(1) var<storage, read> Q: array<u32>;
@@ -399,6 +339,7 @@ ${
   let sh = lid % ${u(HCP)}; let spart = lid / ${u(HCP)};
   var m = NEGF; var lp = 0.0;
 ${v.decl}
+${setup}
   workgroupBarrier();
   var k0 = start;
   loop {
@@ -431,7 +372,7 @@ ${p.sub ? scoresSubgroup(p) : scoresPlain(p)}
       if (spart == 0u) { alph[sh / 4u][sh % 4u] = al; }
     }
     workgroupBarrier();
-${v.tile}
+${p.tune.skip === 'pv' ? '' : v.tile}
     workgroupBarrier();
     k0 += ${u(p.TK)};
   }

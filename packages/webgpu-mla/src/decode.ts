@@ -33,7 +33,10 @@ function choosePlan(
   qDtype: DecodePlan['qDtype'],
 ): DecodePlan {
   const max = o.gpu.maxWorkgroupStorage;
-  const plan = (hc: number) => makePlan(hc, W, L, o.gpu.subgroups, cache, qDtype);
+  // Lanes across a key row: 8 where every subgroup has at least 8 lanes.
+  const info = (o.gpu.device as { adapterInfo?: { subgroupMinSize?: number } }).adapterInfo;
+  const lpr = (info?.subgroupMinSize ?? 4) >= 8 ? 8 : 4;
+  const plan = (hc: number) => makePlan(hc, W, L, o.gpu.subgroups, cache, qDtype, { lpr });
   need(
     sharedBytes(plan(4)) <= max,
     `mlaDecode: latent width ${W} does not fit in workgroup memory (${max} bytes)`,
@@ -58,11 +61,31 @@ function only(t: WebGpuTensor, field: string): GPUBuffer {
   return t.storage.buffers[0]!;
 }
 
+/**
+ * The split kernel's pipeline, cached on the device under a short key of its plan (generating
+ * the WGSL costs more host time than a small decode takes on a GPU).
+ */
+function splitPipeline(o: Owner, plan: DecodePlan): GPUComputePipeline {
+  const key = `mla-decode ${JSON.stringify(plan)}`;
+  let p = o.gpu.pipelines.get(key);
+  if (!p) {
+    p = pipelineFor(o.gpu, decodeWgsl(plan));
+    o.gpu.pipelines.set(key, p);
+  }
+  return p;
+}
+
 /** Encodes the split pass (its own bindings: vector views of the cache). */
-function encodeSplit(o: Owner, code: string, words: Uint32Array, buffers: GPUBuffer[], groups: number): void {
+function encodeSplit(
+  o: Owner,
+  plan: DecodePlan,
+  words: Uint32Array,
+  buffers: GPUBuffer[],
+  groups: number,
+): void {
   const gpu = o.gpu;
   const offset = paramSlot(gpu, words); // may submit the pending work: take the encoder after
-  const pipeline = pipelineFor(gpu, code);
+  const pipeline = splitPipeline(o, plan);
   const entries: GPUBindGroupEntry[] = [
     { binding: 0, resource: { buffer: gpu.ring, offset, size: PARAM_SLOT } },
     ...buffers.map((buffer, j) => ({ binding: j + 1, resource: { buffer } })),
@@ -201,7 +224,7 @@ export function mlaDecode(
   words.set([q.offset, cache.offset, bt.offset, lens.offset, (rowT ?? lens).offset, po.offset, pl.offset], 9);
   encodeSplit(
     o,
-    decodeWgsl(plan),
+    plan,
     words,
     [
       only(q, 'mlaDecode q'),

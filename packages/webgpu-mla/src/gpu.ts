@@ -30,11 +30,15 @@ export interface Gpu {
   /** Workgroups worth launching for one op (more splits of the KV on big GPUs). */
   readonly targetGroups: number;
   readonly pipelines: Map<string, GPUComputePipeline>;
+  /** Host caches of the kernel launcher (`run.ts`): pipelines by structural key, layouts, bind groups. */
+  readonly host: HostCache;
   readonly pool: Map<number, GPUBuffer[]>;
   readonly ring: GPUBuffer;
   ringNext: number;
   /** The encoder ops are recorded into until the next flush. */
   pending: GPUCommandEncoder | null;
+  /** The compute pass left open on `pending` so consecutive dispatches share it (see `computePass`). */
+  pass: GPUComputePassEncoder | null;
   pendingOps: number;
   /** Parameter slots written since the last flush. */
   ringUsed: number;
@@ -63,10 +67,12 @@ export function createGpu(device: GPUDevice, software: boolean, instance: unknow
     targetGroups: software ? 8 : 512,
     subgroups: device.features.has('subgroups'),
     pipelines: new Map(),
+    host: { kernels: new Map(), layouts: new Map(), groups: new Map(), ids: new WeakMap(), nextId: 1 },
     pool: new Map(),
     ring: device.createBuffer({ size: PARAM_SLOT * RING_SLOTS, usage: USAGE.UNIFORM | USAGE.COPY_DST }),
     ringNext: 0,
     pending: null,
+    pass: null,
     pendingOps: 0,
     ringUsed: 0,
     staging: [],
@@ -84,14 +90,36 @@ export function createGpu(device: GPUDevice, software: boolean, instance: unknow
   return gpu;
 }
 
-/** The pending encoder (created on first use). */
+/**
+ * The pending encoder (created on first use), for copies, clears and passes of one's own: the open
+ * compute pass is ended first, so whatever is recorded next comes after every dispatch before it.
+ */
 export function encoder(gpu: Gpu): GPUCommandEncoder {
+  endPass(gpu);
   gpu.pending ??= gpu.device.createCommandEncoder();
   return gpu.pending;
 }
 
+/**
+ * The open compute pass of the pending encoder (begun on first use). Dispatches recorded into it
+ * run in order, each seeing the writes of those before it (a dispatch is its own usage scope).
+ */
+export function computePass(gpu: Gpu): GPUComputePassEncoder {
+  if (gpu.pass) return gpu.pass;
+  const enc = encoder(gpu);
+  gpu.pass = enc.beginComputePass();
+  return gpu.pass;
+}
+
+/** Ends the open compute pass, if any. */
+export function endPass(gpu: Gpu): void {
+  if (gpu.pass) gpu.pass.end();
+  gpu.pass = null;
+}
+
 /** Submits the pending work (if any). */
 export function flush(gpu: Gpu): void {
+  endPass(gpu);
   if (gpu.pending) gpu.device.queue.submit([gpu.pending.finish()]);
   gpu.pending = null;
   gpu.pendingOps = 0;
@@ -150,6 +178,8 @@ export function releaseBuffer(gpu: Gpu, buffer: GPUBuffer): void {
 
 /** Destroys every pooled buffer. */
 export function drainPool(gpu: Gpu): void {
+  // Cached bind groups may name the buffers about to be destroyed.
+  gpu.host.groups.clear();
   for (const list of gpu.pool.values()) for (const b of list) b.destroy();
   gpu.pool.clear();
 }
@@ -163,6 +193,100 @@ export function pipelineFor(gpu: Gpu, code: string): GPUComputePipeline {
     gpu.pipelines.set(code, p);
   }
   return p;
+}
+
+/**
+ * What the kernel launcher caches on a device so that an op costs little host time: the
+ * pipeline (and its layout) of each kernel by a structural key, so the WGSL text is built and
+ * hashed once per kernel shape; bind-group layouts by the access of their bindings; bind groups
+ * by layout and buffer identities (the parameter ring is bound with a dynamic offset, so one
+ * group serves every parameter slot).
+ */
+export interface HostCache {
+  readonly kernels: Map<string, { pipeline: GPUComputePipeline; layout: CachedLayout }>;
+  readonly layouts: Map<string, CachedLayout>;
+  readonly groups: Map<string, GPUBindGroup>;
+  /** A small number per buffer, for bind-group keys. */
+  readonly ids: WeakMap<GPUBuffer, number>;
+  nextId: number;
+}
+
+/** An explicit bind-group layout: binding 0 the parameter slot (dynamic offset), then storage. */
+export interface CachedLayout {
+  readonly id: number;
+  readonly group: GPUBindGroupLayout;
+  readonly pipeline: GPUPipelineLayout;
+}
+
+/** Bind groups kept at most; past this the cache starts over (a step uses far fewer). */
+const MAX_GROUPS = 4096;
+const COMPUTE = 0x4;
+
+/**
+ * The explicit layout for storage bindings whose access is `writable[j]` (true: `read_write`),
+ * after the parameter slot at binding 0.
+ */
+export function layoutFor(gpu: Gpu, writable: readonly boolean[]): CachedLayout {
+  const key = writable.map((w) => (w ? 'w' : 'r')).join('');
+  let l = gpu.host.layouts.get(key);
+  if (!l) {
+    const entries: GPUBindGroupLayoutEntry[] = [
+      { binding: 0, visibility: COMPUTE, buffer: { type: 'uniform', hasDynamicOffset: true } },
+      ...writable.map(
+        (w, j): GPUBindGroupLayoutEntry => ({
+          binding: j + 1,
+          visibility: COMPUTE,
+          buffer: { type: w ? 'storage' : 'read-only-storage' },
+        }),
+      ),
+    ];
+    const group = gpu.device.createBindGroupLayout({ entries });
+    const pipeline = gpu.device.createPipelineLayout({ bindGroupLayouts: [group] });
+    l = { id: gpu.host.layouts.size + 1, group, pipeline };
+    gpu.host.layouts.set(key, l);
+  }
+  return l;
+}
+
+/** The pipeline of the WGSL `code` compiled against the explicit `layout`. */
+export function pipelineWithLayout(gpu: Gpu, code: string, layout: CachedLayout): GPUComputePipeline {
+  const module = gpu.device.createShaderModule({ code });
+  return gpu.device.createComputePipeline({
+    layout: layout.pipeline,
+    compute: { module, entryPoint: 'main' },
+  });
+}
+
+function bufferId(gpu: Gpu, b: GPUBuffer): number {
+  let id = gpu.host.ids.get(b);
+  if (id === undefined) {
+    id = gpu.host.nextId++;
+    gpu.host.ids.set(b, id);
+  }
+  return id;
+}
+
+/**
+ * The bind group of `layout` over the parameter ring (one slot, offset given at `setBindGroup`)
+ * and whole `buffers`, cached by the buffers' identities. A pooled buffer keeps its identity
+ * when it changes owner, so its groups stay valid; `drainPool` drops them all before destroying.
+ */
+export function bindGroupFor(gpu: Gpu, layout: CachedLayout, buffers: readonly GPUBuffer[]): GPUBindGroup {
+  let key = `${layout.id}`;
+  for (const b of buffers) key += `,${bufferId(gpu, b)}`;
+  let g = gpu.host.groups.get(key);
+  if (!g) {
+    if (gpu.host.groups.size >= MAX_GROUPS) gpu.host.groups.clear();
+    const entries: GPUBindGroupEntry[] = [
+      { binding: 0, resource: { buffer: gpu.ring, offset: 0, size: PARAM_SLOT } },
+    ];
+    buffers.forEach((buffer, j) => {
+      entries.push({ binding: j + 1, resource: { buffer } });
+    });
+    g = gpu.device.createBindGroup({ layout: layout.group, entries });
+    gpu.host.groups.set(key, g);
+  }
+  return g;
 }
 
 /**

@@ -1,6 +1,8 @@
 /**
  * Kernel launcher: builds the WGSL of one op from its bindings and body, caches the pipeline by
- * the source text, and records the op's passes into the device's pending encoder.
+ * a structural key (`kernelKey`, so the text is built once per kernel shape), and records the
+ * op's dispatches into the device's open compute pass with cached bind groups (the parameter
+ * slot is a dynamic offset); copies and clears end that pass first, keeping queue order.
  *
  * Bindings and their typed helpers (`ld_x`, `st_x`, `raw_x`, …) come from `bindings.ts`, which
  * also handles tensors split over several buffers. Kernels compute in f32 and write f32: a packed
@@ -11,7 +13,19 @@
 import type { DType } from '@dcp/backend';
 import { dtypeBytes } from '@dcp/backend';
 import { type Bind, bindingWgsl, bindKind, setWord, wordAt } from './bindings.js';
-import { encoder, type Gpu, opEncoded, PARAM_SLOT, paramSlot, pipelineFor, releaseBuffer } from './gpu.js';
+import {
+  bindGroupFor,
+  computePass,
+  encoder,
+  type Gpu,
+  layoutFor,
+  opEncoded,
+  PARAM_SLOT,
+  paramSlot,
+  pipelineFor,
+  pipelineWithLayout,
+  releaseBuffer,
+} from './gpu.js';
 import { copyStorage, newStorage } from './segments.js';
 import { count, is16, makeTensor, type Owner, segments, type WebGpuTensor } from './tensor.js';
 
@@ -119,6 +133,48 @@ function checkBindings(owner: Owner, k: Kernel): void {
   }
 }
 
+/**
+ * A short key that determines `wgsl(k, nativeF16)`: everything the text depends on (workgroup
+ * size, guard mode, subgroups, each binding's name/dtype/access/segments, parameter names and
+ * kinds, the module text and body) and nothing it does not (offsets, counts, parameter values).
+ */
+export function kernelKey(k: Kernel, nativeF16: boolean): string {
+  let key = `${k.size ?? 64}|${k.groups === undefined ? 't' : 'g'}|${k.subgroups ? 's' : ''}|${nativeF16 ? 'h' : ''}|`;
+  for (const b of k.binds) {
+    const n = segments(b.t);
+    key += `${b.name}:${b.t.dtype}:${b.access ?? 'read'}:${n}${n > 1 ? `:${b.t.storage.segWords}` : ''};`;
+  }
+  key += '|';
+  for (const [name, kind] of k.params ?? []) key += `${name}:${kind};`;
+  return `${key}|${k.decl ?? ''}\u0000${k.body}`;
+}
+
+/** The pipeline and layout of `k`, from the device's structural-key cache (built once per key). */
+function cachedKernel(owner: Owner, k: Kernel) {
+  const host = owner.gpu.host;
+  const key = kernelKey(k, owner.layout.nativeF16);
+  let c = host.kernels.get(key);
+  if (!c) {
+    const writable: boolean[] = [];
+    for (const b of k.binds) {
+      for (let s = 0; s < segments(b.t); s++) writable.push((b.access ?? 'read') !== 'read');
+    }
+    const layout = layoutFor(owner.gpu, writable);
+    c = { pipeline: pipelineWithLayout(owner.gpu, wgsl(k, owner.layout.nativeF16), layout), layout };
+    host.kernels.set(key, c);
+  }
+  return c;
+}
+
+/**
+ * Whether `owner` takes the cached launch path (the default) or the per-op path kept as a
+ * benchmark baseline (`hostCache: false`: WGSL text as the pipeline key, a bind group and a
+ * compute pass per dispatch).
+ */
+function cached(owner: Owner): boolean {
+  return (owner.layout as { hostCache?: boolean }).hostCache !== false;
+}
+
 /** Encodes one pass (no scratch handling). Returns nothing when there is no work. */
 function encodePass(owner: Owner, k: Kernel): void {
   const gpu: Gpu = owner.gpu;
@@ -137,6 +193,18 @@ function encodePass(owner: Owner, k: Kernel): void {
     words[9 + j] = bits(kind, v);
   });
   const offset = paramSlot(gpu, words); // may submit the pending work: take the encoder after
+  const x = Math.min(groups, 65535);
+  if (cached(owner)) {
+    const { pipeline, layout } = cachedKernel(owner, k);
+    const buffers: GPUBuffer[] = [];
+    for (const b of k.binds) buffers.push(...b.t.storage.buffers);
+    const group = bindGroupFor(gpu, layout, buffers);
+    const pass = computePass(gpu);
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, group, [offset]);
+    pass.dispatchWorkgroups(x, Math.ceil(groups / x), 1);
+    return;
+  }
   const pipeline = pipelineFor(gpu, wgsl(k, owner.layout.nativeF16));
   const entries: GPUBindGroupEntry[] = [
     { binding: 0, resource: { buffer: gpu.ring, offset, size: PARAM_SLOT } },
@@ -148,7 +216,6 @@ function encodePass(owner: Owner, k: Kernel): void {
   const pass = encoder(gpu).beginComputePass();
   pass.setPipeline(pipeline);
   pass.setBindGroup(0, group);
-  const x = Math.min(groups, 65535);
   pass.dispatchWorkgroups(x, Math.ceil(groups / x), 1);
   pass.end();
 }

@@ -22,10 +22,21 @@ export interface StorageOptions {
   maxSegmentBytes?: number;
   /** `'auto'` (default): f16 outputs native where the device has `shader-f16`; `'packed'`: always u32. */
   f16Storage?: 'auto' | 'packed';
+  /**
+   * Host-side launch caches (default true): pipelines by structural key, several dispatches per
+   * compute pass, cached bind groups. `false` keeps the per-op path (WGSL text as the key, one
+   * pass and one bind group per dispatch): a baseline for benchmarks, same results.
+   */
+  hostCache?: boolean;
+}
+
+/** The layout plus the launch-path choice of `StorageOptions.hostCache`. */
+export interface HostStorageLayout extends StorageLayout {
+  readonly hostCache: boolean;
 }
 
 /** The layout of a device under `opts` (validated; errors name the option). */
-export function storageLayout(gpu: Gpu, opts: StorageOptions = {}): StorageLayout {
+export function storageLayout(gpu: Gpu, opts: StorageOptions = {}): HostStorageLayout {
   const limit = gpu.maxBinding;
   const seg = opts.maxSegmentBytes;
   if (seg !== undefined && !(Number.isInteger(seg) && seg >= 4)) {
@@ -35,7 +46,11 @@ export function storageLayout(gpu: Gpu, opts: StorageOptions = {}): StorageLayou
   if (f16 !== 'auto' && f16 !== 'packed') {
     throw new TypeError(`f16Storage: must be 'auto' or 'packed', got ${String(f16)}`);
   }
+  if (opts.hostCache !== undefined && typeof opts.hostCache !== 'boolean') {
+    throw new TypeError(`hostCache: must be a boolean, got ${String(opts.hostCache)}`);
+  }
   return {
+    hostCache: opts.hostCache ?? true,
     segmentBytes: Math.floor(Math.min(limit, seg ?? limit) / 4) * 4,
     maxBindings: gpu.device.limits.maxStorageBuffersPerShaderStage,
     nativeF16: f16 === 'auto' && gpu.device.features.has('shader-f16'),
