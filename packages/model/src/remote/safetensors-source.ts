@@ -1,5 +1,4 @@
 import { decodeTensor, type TensorBytes } from '../safetensors/decode.js';
-import { DTYPE_BYTES } from '../safetensors/dtypes.js';
 import { SafetensorsError } from '../safetensors/errors.js';
 import {
   checkHeaderLength,
@@ -8,7 +7,8 @@ import {
   type SafetensorsHeader,
   type TensorInfo,
 } from '../safetensors/header.js';
-import { type ByteRun, byteRuns, resolveSlice, type SliceOptions } from '../safetensors/slice.js';
+import { type ReadPlan, readTensorBytes } from '../safetensors/read-bytes.js';
+import type { SliceOptions } from '../safetensors/slice.js';
 import type { ByteSource } from './byte-source.js';
 
 /** Options of `openSafetensorsSource`. */
@@ -41,25 +41,8 @@ export interface SafetensorsSource {
   readonly stats: { bytesRead: number; reads: number };
 }
 
+/** Largest span one merged fetch covers. */
 const MAX_SPAN_BYTES = 32 * 1024 * 1024;
-
-/** Runs fetched together: neighbours at most `maxGap` bytes apart, spans of at most 32 MiB. */
-function groupRuns(runs: readonly ByteRun[], maxGap: number): ByteRun[][] {
-  const groups: ByteRun[][] = [];
-  for (const r of runs) {
-    const g = groups[groups.length - 1];
-    const last = g?.[g.length - 1];
-    if (
-      g &&
-      last &&
-      r.fileOffset - (last.fileOffset + last.length) <= maxGap &&
-      r.fileOffset + r.length - g[0]!.fileOffset <= MAX_SPAN_BYTES
-    )
-      g.push(r);
-    else groups.push([r]);
-  }
-  return groups;
-}
 
 /**
  * Opens a safetensors file behind any `ByteSource` (HTTP ranges in a browser, bytes in memory):
@@ -81,33 +64,18 @@ export async function openSafetensorsSource(
   const prefix = size >= 8 ? await read(0, 8) : new Uint8Array(0);
   const n = checkHeaderLength(label, prefix, size, o.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES);
   const header = parseHeader(label, await read(8, n), size);
-  const maxGap = Math.max(0, o.maxGapBytes ?? 1024 * 1024);
-  const concurrency = Math.max(1, o.concurrency ?? 4);
+  const plan: ReadPlan = {
+    maxGapBytes: Math.max(0, o.maxGapBytes ?? 1024 * 1024),
+    maxSpanBytes: MAX_SPAN_BYTES,
+    concurrency: Math.max(1, o.concurrency ?? 4),
+  };
   const info = (name: string): TensorInfo => {
     const t = header.tensors.get(name);
     if (!t) throw new SafetensorsError(label, 'no such tensor', name);
     return t;
   };
-  const readBytes = async (name: string, so: SliceOptions = {}): Promise<TensorBytes> => {
-    const t = info(name);
-    const ranges = resolveSlice(label, t, so);
-    const { runs, outShape, outBytes } = byteRuns(t.shape, ranges, DTYPE_BYTES[t.dtype], t.fileOffset);
-    const out = new Uint8Array(outBytes);
-    const groups = groupRuns(runs, maxGap);
-    let next = 0;
-    const worker = async () => {
-      while (next < groups.length) {
-        const g = groups[next++]!;
-        const start = g[0]!.fileOffset;
-        const last = g[g.length - 1]!;
-        const span = await read(start, last.fileOffset + last.length - start);
-        for (const r of g)
-          out.set(span.subarray(r.fileOffset - start, r.fileOffset - start + r.length), r.outOffset);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(concurrency, groups.length) }, worker));
-    return { name, dtype: t.dtype, shape: outShape, bytes: out };
-  };
+  const readBytes = async (name: string, so: SliceOptions = {}): Promise<TensorBytes> =>
+    readTensorBytes(label, info(name), so, read, plan);
   return {
     label,
     header,

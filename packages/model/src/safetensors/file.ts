@@ -1,7 +1,6 @@
 import { read } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import { decodeTensor, type TensorBytes, type TensorData } from './decode.js';
-import { DTYPE_BYTES } from './dtypes.js';
 import { SafetensorsError } from './errors.js';
 import {
   checkHeaderLength,
@@ -10,7 +9,8 @@ import {
   type SafetensorsHeader,
   type TensorInfo,
 } from './header.js';
-import { type ByteRun, byteRuns, resolveSlice, type SliceOptions } from './slice.js';
+import { type ReadAt, type ReadPlan, readTensorBytes } from './read-bytes.js';
+import type { SliceOptions } from './slice.js';
 
 /** Options of `readTensor`: the slice, and whether to keep F16/BF16 bit patterns. */
 export interface ReadOptions extends SliceOptions {
@@ -63,6 +63,7 @@ export interface SafetensorsFile extends TensorReader {
   readonly header: SafetensorsHeader;
 }
 
+/** Largest span one merged positional read covers. */
 const MAX_MERGED_BYTES = 16 * 1024 * 1024;
 
 /** One positional read through the callback API on the handle's descriptor (2–3× less overhead than `FileHandle.read`). */
@@ -97,29 +98,6 @@ async function readFully(
   }
 }
 
-/** Groups of runs read with one call each: adjacent runs, or runs at most `maxGap` bytes apart. */
-function groupRuns(runs: ByteRun[], maxGap: number): ByteRun[][] {
-  const groups: ByteRun[][] = [];
-  let cur: ByteRun[] = [];
-  for (const r of runs) {
-    const last = cur[cur.length - 1];
-    const first = cur[0];
-    if (
-      last &&
-      first &&
-      r.fileOffset - (last.fileOffset + last.length) <= maxGap &&
-      r.fileOffset + r.length - first.fileOffset <= MAX_MERGED_BYTES
-    ) {
-      cur.push(r);
-    } else {
-      if (cur.length) groups.push(cur);
-      cur = [r];
-    }
-  }
-  if (cur.length) groups.push(cur);
-  return groups;
-}
-
 /**
  * Opens a safetensors file: reads and validates only its header (length, JSON, dtypes, shapes,
  * offsets, overlaps) and keeps the file handle for positional reads of tensors or slices.
@@ -146,10 +124,17 @@ export async function openSafetensors(path: string, opts: OpenOptions = {}): Pro
     await fh.close();
     throw e;
   }
-  const maxGap = Math.max(0, opts.maxGapBytes ?? 0);
-  const concurrency = Math.max(1, opts.concurrency ?? 16);
+  const plan: ReadPlan = {
+    maxGapBytes: Math.max(0, opts.maxGapBytes ?? 0),
+    maxSpanBytes: MAX_MERGED_BYTES,
+    concurrency: Math.max(1, opts.concurrency ?? 16),
+  };
   const names = [...header.tensors.keys()];
   let closed = false;
+  const readAt: ReadAt = async (offset, length, into = new Uint8Array(length)) => {
+    await readFully(fh, path, into, 0, length, offset, stats);
+    return into;
+  };
 
   const info = (name: string): TensorInfo => {
     const t = header.tensors.get(name);
@@ -160,39 +145,14 @@ export async function openSafetensors(path: string, opts: OpenOptions = {}): Pro
   const readBytes = async (name: string, sliceOpts: SliceOptions = {}): Promise<TensorBytes> => {
     if (closed) throw new SafetensorsError(path, 'file is closed', name);
     const t = info(name);
-    const ranges = resolveSlice(path, t, sliceOpts);
-    const { runs, outShape, outBytes } = byteRuns(t.shape, ranges, DTYPE_BYTES[t.dtype], t.fileOffset);
-    const out = new Uint8Array(outBytes);
-    const groups = groupRuns(runs, maxGap);
-    let next = 0;
-    const worker = async () => {
-      while (next < groups.length) {
-        const g = groups[next++]!;
-        const first = g[0]!;
-        const last = g[g.length - 1]!;
-        if (g.length === 1) {
-          await readFully(fh, path, out, first.outOffset, first.length, first.fileOffset, stats);
-          continue;
-        }
-        const span = last.fileOffset + last.length - first.fileOffset;
-        const tmp = new Uint8Array(span);
-        await readFully(fh, path, tmp, 0, span, first.fileOffset, stats);
-        for (const r of g)
-          out.set(
-            tmp.subarray(r.fileOffset - first.fileOffset, r.fileOffset - first.fileOffset + r.length),
-            r.outOffset,
-          );
-      }
-    };
     try {
-      await Promise.all(Array.from({ length: Math.min(concurrency, groups.length) }, worker));
+      return await readTensorBytes(path, t, sliceOpts, readAt, plan);
     } catch (e) {
       if (e instanceof SafetensorsError && e.tensor === undefined) {
         throw new SafetensorsError(path, e.message.slice(path.length + 2), name);
       }
       throw e;
     }
-    return { name, dtype: t.dtype, shape: outShape, bytes: out };
   };
 
   const readTensor = async (name: string, ro: ReadOptions = {}): Promise<TensorData> =>
