@@ -19,6 +19,12 @@ import { describeAdapter, requestDevice, type WebGpuAdapterSummary } from './cap
 import { wrapHostCommunicator } from './comm.js';
 import { mlaDecode } from './decode.js';
 import {
+  checkDecodeOptions,
+  type DecodeKernelRun,
+  type DecodeOptions,
+  defaultDecodeOptions,
+} from './decode-options.js';
+import {
   add,
   argmax,
   copyColumns,
@@ -88,6 +94,12 @@ export interface WebgpuMlaBackend extends AttentionBackend<WebGpuTensor, WebGpuT
   matmulOptions(): MatmulOptions;
   /** Changes the matmul choice/tuning of this instance (benchmarks: `naive` baseline, sweeps). */
   setMatmulOptions(options: Partial<MatmulOptions>): void;
+  /** The MLA decode kernel choice and tuning of this instance (a copy). */
+  decodeOptions(): DecodeOptions;
+  /** Changes the decode kernel choice/tuning of this instance (benchmarks, tests of each kernel). */
+  setDecodeOptions(options: Partial<DecodeOptions>): void;
+  /** The kernel the last `mlaDecode` call of this instance ran (null before any, or when empty). */
+  lastDecodeKernel(): DecodeKernelRun;
 }
 
 /**
@@ -97,11 +109,14 @@ export interface WebgpuMlaBackend extends AttentionBackend<WebGpuTensor, WebGpuT
 export function createWebgpuMlaBackend(
   gpu: Gpu,
   adapter: WebGpuAdapterSummary,
-  storage: StorageOptions = {},
+  storage: StorageOptions & { decodeKernel?: DecodeOptions['kernel'] } = {},
 ): WebgpuMlaBackend {
   const o: Owner = { gpu, live: new Set(), layout: storageLayout(gpu, storage) };
   const t = (x: unknown, field: string) => arg(x as WebGpuTensor, field);
   let mm: MatmulState = { ...defaultMatmulOptions(adapter), texts: new Map() };
+  let dec = defaultDecodeOptions(storage.decodeKernel);
+  let lastKernel: DecodeKernelRun = null;
+  checkDecodeOptions(dec);
   return {
     name: WEBGPU_MLA_NAME,
     capabilities: webgpuMlaCapabilities,
@@ -117,6 +132,12 @@ export function createWebgpuMlaBackend(
       const next = { ...mm, ...p, texts: mm.texts };
       checkMatmulOptions(next);
       mm = next;
+    },
+    decodeOptions: () => ({ ...dec }),
+    setDecodeOptions(p) {
+      const next = { ...dec, ...p };
+      checkDecodeOptions(next);
+      dec = next;
     },
     destroy() {
       for (const s of o.live) {
@@ -147,7 +168,10 @@ export function createWebgpuMlaBackend(
     argmax: (x, out) => argmax(o, x, out),
     writeKv: (a, b, s, c) => writeKv(o, a, b, s, c),
     gatherCache: (c, m, d) => gatherCache(o, c, m, d),
-    mlaDecode: (q, c, m, s, out, lse) => mlaDecode(o, q, c, m, s, out, lse),
+    mlaDecode: (q, c, m, s, out, lse) => {
+      lastKernel = mlaDecode(o, q, c, m, s, out, lse, dec);
+    },
+    lastDecodeKernel: () => lastKernel,
     attention: (q, k, ks, v, m, s, out, lse) => attention(o, q, k, ks, v, m, s, out, lse),
     mergeAttnStates: (a, la, b, lb, out, ol) => mergeAttnStates(o, a, la, b, lb, out, ol),
     lseCorrect: (out, l, r, b, g) => lseCorrect(o, out, l, r, b, g),
@@ -175,6 +199,8 @@ export function createWebgpuMlaBackend(
 export interface WebgpuMlaOptions extends StorageOptions {
   /** Where the `GPU` object comes from (`navigator.gpu`, or Dawn in Node). */
   requestGpu: () => Promise<GPU | null | undefined> | GPU | null | undefined;
+  /** The MLA decode kernel (see `DecodeOptions.kernel`). Default `'auto'`. */
+  decodeKernel?: DecodeOptions['kernel'];
   /** Serve on a software adapter (lavapipe, SwiftShader). Default false: they are slower than cpu-mla. */
   allowSoftware?: boolean;
   /** Adapter preference. Default `'high-performance'`. */

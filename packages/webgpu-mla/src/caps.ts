@@ -16,6 +16,8 @@ export interface WebGpuAdapterSummary {
     subgroups: boolean;
     timestampQuery: boolean;
   };
+  /** Lanes per subgroup, smallest and largest (0 where the adapter does not say). */
+  subgroupSizes: { min: number; max: number };
   limits: {
     maxStorageBufferBindingSize: number;
     maxBufferSize: number;
@@ -27,7 +29,11 @@ export interface WebGpuAdapterSummary {
 
 /** Reads an adapter's identity, features and limits. */
 export function describeAdapter(adapter: GPUAdapter): WebGpuAdapterSummary {
-  const info = (adapter.info ?? {}) as GPUAdapterInfo & { isFallbackAdapter?: boolean };
+  const info = (adapter.info ?? {}) as GPUAdapterInfo & {
+    isFallbackAdapter?: boolean;
+    subgroupMinSize?: number;
+    subgroupMaxSize?: number;
+  };
   const fallback =
     info.isFallbackAdapter === true ||
     (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter === true;
@@ -47,6 +53,7 @@ export function describeAdapter(adapter: GPUAdapter): WebGpuAdapterSummary {
       subgroups: adapter.features.has('subgroups'),
       timestampQuery: adapter.features.has('timestamp-query'),
     },
+    subgroupSizes: { min: info.subgroupMinSize ?? 0, max: info.subgroupMaxSize ?? 0 },
     limits: {
       maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
       maxBufferSize: l.maxBufferSize,

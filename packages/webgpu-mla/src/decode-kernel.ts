@@ -165,16 +165,28 @@ function cacheCode(p: DecodePlan): string {
       `fn unp(r: vec4<u32>) -> Ch { return ${un}; }`,
     );
   } else {
-    const one =
+    // Element `x` of buffer `C_s` (x counted from the buffer's start).
+    const one = (s: number, x: string) =>
       dtype === 'f32'
-        ? 'return bitcast<f32>(cw(pu(10u) + e));'
-        : `let x = pu(10u) + e; let w = (cw(x >> 1u) >> ((x & 1u) * 16u)) & 0xffffu; return ${dtype === 'bf16' ? 'bitcast<f32>(w << 16u)' : 'unpack2x16float(w).x'};`;
+        ? `bitcast<f32>(C_${s}[${x}])`
+        : `${dtype === 'bf16' ? 'bitcast<f32>' : 'unpack2x16float'}(((C_${s}[${x} >> 1u] >> ((${x} & 1u) * 16u)) & 0xffffu)${dtype === 'bf16' ? ' << 16u' : ''})${dtype === 'bf16' ? '' : '.x'}`;
+    // The 8 elements of a chunk from buffer s (a chunk never crosses buffers: they hold whole rows).
+    const fill = (s: number, first: string) =>
+      `for (var i = 0u; i < 8u; i++) { if (8u * c + i < W) { let x = ${first} + i; r[i] = ${one(s, 'x')}; } }`;
+    const perWord = dtype === 'f32' ? 1 : 2;
+    const body =
+      segments === 1
+        ? fill(0, 'e0')
+        : `let s = e0 / ${u(perWord * segUnits)}; let x0 = e0 - s * ${u(perWord * segUnits)};
+  switch s { ${range(segments)
+    .map((k) => `${k === segments - 1 ? 'default' : `case ${k}u`}: { ${fill(k, 'x0')} }`)
+    .join(' ')} }`;
     lines.push(
-      `fn elc(e: u32) -> f32 { ${one} }`,
       'fn rowBase(r: u32) -> u32 { return r * W; }',
       `fn ldr(b: u32, c: u32) -> Ch {
   var r: array<f32, 8>;
-  for (var i = 0u; i < 8u; i++) { let d = 8u * c + i; if (d < W) { r[i] = elc(b + d); } }
+  let e0 = pu(10u) + b + 8u * c;
+  ${body}
   return Ch(vec4<f32>(r[0], r[1], r[2], r[3]), vec4<f32>(r[4], r[5], r[6], r[7]));
 }`,
       'fn unp(r: Ch) -> Ch { return r; }',

@@ -3,16 +3,17 @@
  * (several key tiles and KV splits per token, 8 or 16 heads per workgroup), odd latent widths
  * (the element-wise loader and the odd tail), and a bf16 cache, each merged over DCP ranks and
  * compared with dense float64 attention by the suite's scenario. Then direct decode calls against
- * float64 attention on every kernel path: with and without subgroups, 4/8/16 heads per workgroup
- * and a partial head chunk, vector and element-wise cache loads in every dtype, a cache split
- * over several buffers, one split writing the result itself, and many splits merged by the
- * workgroup merge.
+ * float64 attention on every kernel (flash, tiled with and without subgroups, compact — each
+ * call also checks which one ran): 4/8/16 heads per workgroup and a partial head chunk, vector
+ * and element-wise cache loads in every dtype, a cache split over several buffers, one split
+ * writing the result itself, and many splits merged by the workgroup merge.
  */
 import type { FloatDType } from '@dcp/backend';
 import { createCaseContext, createRng, dcpDecodeScenario, encode, refAttend } from '@dcp/backend/testing';
 import { createLocalCommunicators } from '@dcp/parallel-state';
 import { afterAll, describe, expect, it } from 'vitest';
 import { wrapHostCommunicator } from './comm.js';
+import type { DecodeKernelRun } from './decode-options.js';
 import { dawnGpu, platformDescriptor } from './node.js';
 import { adapterOrSkip } from './test-adapter.js';
 
@@ -137,8 +138,11 @@ interface Direct {
 
 type Descriptor = ReturnType<typeof platformDescriptor>;
 
-/** One decode call on fresh random data against float64 attention. */
-async function checkDecode(d: Descriptor, c: Direct, seed: number): Promise<void> {
+/**
+ * One decode call on fresh random data against float64 attention; `kernel`: the kernel that
+ * must have run for rows of whole 8-element chunks (element-wise rows always run the compact one).
+ */
+async function checkDecode(d: Descriptor, c: Direct, seed: number, kernel?: DecodeKernelRun): Promise<void> {
   const b = await d.create({ config: undefined as never });
   try {
     const rng = createRng(seed);
@@ -165,6 +169,7 @@ async function checkDecode(d: Descriptor, c: Direct, seed: number): Promise<void
     const lse = b.alloc([n, c.H], 'f32');
     const scale = 1 / Math.sqrt(W);
     b.mlaDecode(tq, tc, { blockTable: tbt, seqLens: tl, tokenToRow: trow }, scale, out, lse);
+    if (kernel) expect(b.lastDecodeKernel(), `${c.name}: kernel`).toBe(W % 8 === 0 ? kernel : 'compact');
     const got = (await b.download(out)) as Float32Array;
     const gotL = (await b.download(lse)) as Float32Array;
     let worst = 0;
@@ -239,37 +244,71 @@ const direct: Direct[] = [
   },
 ];
 
-const paths: [string, Descriptor][] = [
-  ['subgroups where the adapter has them', base],
-  ['no subgroups', platformDescriptor({ allowSoftware: true, requestGpu: proxyGpu({ noSubgroups: true }) })],
+const tiled = { allowSoftware: true, decodeKernel: 'tiled' } as const;
+// The flash kernel needs one subgroup size of at least 8 lanes (lavapipe: 8; NVIDIA: 32).
+const sizes = adapter?.subgroupSizes;
+const flashHere = adapter?.features.subgroups === true && sizes?.min === sizes?.max && (sizes?.min ?? 0) >= 8;
+const paths: [string, Descriptor, DecodeKernelRun][] = [
+  [
+    'flash kernel',
+    platformDescriptor({ allowSoftware: true, decodeKernel: 'flash' }),
+    flashHere ? 'flash' : 'tiled',
+  ],
+  ['tiled kernel, subgroups where the adapter has them', platformDescriptor(tiled), 'tiled'],
+  [
+    'tiled kernel, no subgroups',
+    platformDescriptor({ ...tiled, requestGpu: proxyGpu({ noSubgroups: true }) }),
+    'tiled',
+  ],
+  ['compact kernel', platformDescriptor({ allowSoftware: true, decodeKernel: 'compact' }), 'compact'],
 ];
 
 describe.skipIf(!adapter)('webgpu-mla decode kernel paths against float64 attention', () => {
   const extra: Descriptor[] = [];
   afterAll(async () => {
-    for (const [, d] of paths.slice(1)) await d.close();
+    for (const [, d] of paths) await d.close();
     for (const d of extra) await d.close();
   });
-  for (const [pname, d] of paths) {
+  for (const [pname, d, kernel] of paths) {
     direct.forEach((c, i) => {
       // lavapipe compiles each new kernel in seconds to tens of seconds (LLVM, 256 invocations).
-      it(`${c.name} (${pname})`, () => checkDecode(d, c, 100 + i), 600_000);
+      it(`${c.name} (${pname})`, () => checkDecode(d, c, 100 + i, kernel), 600_000);
     });
   }
-  it('a cache split over several buffers: vector and element-wise loads', async () => {
-    // 4 to 5 buffers of whole blocks.
-    const a = platformDescriptor({ allowSoftware: true, maxSegmentBytes: 12 * 16 * 576 * 2 });
-    const b = platformDescriptor({ allowSoftware: true, maxSegmentBytes: 5 * 4 * 15 * 2 });
-    extra.push(a, b);
-    await checkDecode(
-      a,
-      { name: 'segmented 512+64', H: 8, L: 512, R: 64, kv: 'bf16', page: 16, lens: [500, 260] },
-      7,
-    );
+  it('a cache split over several buffers: vector loads (every kernel) and element-wise loads', async () => {
+    const seg = (maxSegmentBytes: number, decodeKernel: 'flash' | 'tiled' | 'compact') =>
+      platformDescriptor({ allowSoftware: true, maxSegmentBytes, decodeKernel });
+    // 5 buffers of 16 blocks (a narrower latent than DeepSeek's keeps lavapipe's compiles short).
+    const wideSeg = 16 * 16 * 128 * 2;
+    // Element-wise rows take the compact kernel whatever is asked (see decode.ts).
+    const b = seg(5 * 4 * 15 * 2, 'tiled');
+    const kernels = (['flash', 'tiled', 'compact'] as const).map((k) => [k, seg(wideSeg, k)] as const);
+    extra.push(b, ...kernels.map(([, d]) => d));
+    const wide: Direct = {
+      name: 'segmented 96+32',
+      H: 8,
+      L: 96,
+      R: 32,
+      kv: 'bf16',
+      page: 16,
+      lens: [500, 260],
+    };
+    for (const [k, d] of kernels)
+      await checkDecode(
+        d,
+        { ...wide, name: `${wide.name}, ${k}` },
+        7,
+        k === 'flash' && !flashHere ? 'tiled' : k,
+      );
     await checkDecode(
       b,
       { name: 'segmented 11+4', H: 3, L: 11, R: 4, kv: 'bf16', page: 4, lens: [40, 37] },
       8,
+    );
+    await checkDecode(
+      b,
+      { name: 'segmented 11+4, f32', H: 2, L: 11, R: 4, kv: 'f32', page: 4, lens: [17, 9, 1] },
+      18,
     );
   }, 600_000);
   it('many splits per token merged by the workgroup merge (hardware split heuristics)', async () => {

@@ -13,16 +13,23 @@
  * A second pass merges the splits with their LSEs. WGSL: `decode-kernel.ts`.
  */
 import type { DecodeMeta, Tensor } from '@dcp/backend';
+import { type FlashPlan, flashFits, flashSharedBytes, flashWgsl, makeFlashPlan } from './decode-flash.js';
 import { type CacheLayout, type DecodePlan, decodeWgsl, makePlan, sharedBytes } from './decode-kernel.js';
+import type { DecodeKernelRun, DecodeOptions } from './decode-options.js';
 import { need } from './dense.js';
 import { encoder, opEncoded, PARAM_SLOT, paramSlot, pipelineFor } from './gpu.js';
 import { alloc, dispose } from './memory.js';
 import { run } from './run.js';
 import { arg, count, is16, type Owner, type WebGpuTensor } from './tensor.js';
 
+/** A split kernel's plan: the tiled one (`decode-kernel.ts`) or the streaming one (`decode-flash.ts`). */
+type SplitPlan =
+  | { kind: 'tiled'; label: 'tiled' | 'compact'; plan: DecodePlan; heads: number; keysPerStep: number }
+  | { kind: 'flash'; label: 'flash'; plan: FlashPlan; heads: number; keysPerStep: number };
+
 /**
- * The plan with the most heads per workgroup (4, 8 or 16; no more than H needs) whose queries
- * and score tile fit in workgroup memory.
+ * The kernel `d` asks for where it fits. Tiled/compact: the most heads per workgroup (4, 8 or
+ * 16; no more than H needs) whose queries and score tile fit in workgroup memory.
  */
 function choosePlan(
   H: number,
@@ -31,19 +38,50 @@ function choosePlan(
   o: Owner,
   cache: CacheLayout,
   qDtype: DecodePlan['qDtype'],
-): DecodePlan {
+  d: DecodeOptions,
+  n: number,
+): SplitPlan {
   const max = o.gpu.maxWorkgroupStorage;
+  const info = (o.gpu.device as { adapterInfo?: { subgroupMinSize?: number; subgroupMaxSize?: number } })
+    .adapterInfo;
+  const kernel = d.kernel === 'auto' ? autoKernel(o, H, n) : d.kernel;
+  // Element-wise rows (odd widths: test models) take the compact kernel: the others inline
+  // dozens of row loads, each a loop (and a switch over the buffers of a split cache).
+  const compact = kernel === 'compact' || !cache.fast;
+  const sg = info?.subgroupMinSize;
+  if (kernel === 'flash' && !compact && o.gpu.subgroups && sg !== undefined && sg === info?.subgroupMaxSize) {
+    if (flashFits(cache, L, sg)) {
+      const opts = { k: d.flashKeys || undefined, nsg: d.flashSubgroups, pf: d.flashPrefetch };
+      const hs = d.flashHeads || 4;
+      let plan = makeFlashPlan(hs, sg, W, L, cache, qDtype, opts);
+      if (flashSharedBytes(plan) > max) plan = makeFlashPlan(4, sg, W, L, cache, qDtype, opts);
+      if (flashSharedBytes(plan) <= max && plan.K * plan.HS <= sg)
+        return { kind: 'flash', label: 'flash', plan, heads: plan.HS, keysPerStep: plan.K * plan.NSG };
+    }
+  }
   // Lanes across a key row: 8 where every subgroup has at least 8 lanes.
-  const info = (o.gpu.device as { adapterInfo?: { subgroupMinSize?: number } }).adapterInfo;
-  const lpr = (info?.subgroupMinSize ?? 4) >= 8 ? 8 : 4;
-  const plan = (hc: number) => makePlan(hc, W, L, o.gpu.subgroups, cache, qDtype, { lpr });
+  const lpr = (sg ?? 4) >= 8 ? 8 : 4;
+  const sub = o.gpu.subgroups && !compact;
+  const plan = (hc: number) => makePlan(hc, W, L, sub, cache, qDtype, compact ? { pvu: 1 } : { lpr });
   need(
     sharedBytes(plan(4)) <= max,
     `mlaDecode: latent width ${W} does not fit in workgroup memory (${max} bytes)`,
   );
   let hc = 4;
   while (hc < 16 && hc < H && sharedBytes(plan(hc * 2)) <= max) hc *= 2;
-  return plan(hc);
+  const p = plan(hc);
+  return { kind: 'tiled', label: compact ? 'compact' : 'tiled', plan: p, heads: p.HCP, keysPerStep: p.TK };
+}
+
+/**
+ * `'auto'`: compact on software adapters; elsewhere the streaming kernel where it measured
+ * faster than the tiled one on the H200 (tooling/bench/results/webgpu-h200.md, 2026-11-29): up
+ * to 8 heads (1.3–1.8× at 4 heads, 1.1× at 8), or at most 4 tokens (1.6× at 16 heads × 1
+ * token); the tiled kernel for many tokens of 16+ heads (compute-bound there; 1.1–1.4× faster).
+ */
+function autoKernel(o: Owner, H: number, n: number): 'compact' | 'flash' | 'tiled' {
+  if (o.gpu.software) return 'compact';
+  return H <= 8 || n <= 4 ? 'flash' : 'tiled';
 }
 
 /** How the kernel reads `cache`: vector loads when rows are 16-byte aligned whole chunks. */
@@ -65,11 +103,11 @@ function only(t: WebGpuTensor, field: string): GPUBuffer {
  * The split kernel's pipeline, cached on the device under a short key of its plan (generating
  * the WGSL costs more host time than a small decode takes on a GPU).
  */
-function splitPipeline(o: Owner, plan: DecodePlan): GPUComputePipeline {
-  const key = `mla-decode ${JSON.stringify(plan)}`;
+function splitPipeline(o: Owner, sp: SplitPlan): GPUComputePipeline {
+  const key = `mla-decode ${sp.kind} ${JSON.stringify(sp.plan)}`;
   let p = o.gpu.pipelines.get(key);
   if (!p) {
-    p = pipelineFor(o.gpu, decodeWgsl(plan));
+    p = pipelineFor(o.gpu, sp.kind === 'flash' ? flashWgsl(sp.plan) : decodeWgsl(sp.plan));
     o.gpu.pipelines.set(key, p);
   }
   return p;
@@ -78,7 +116,7 @@ function splitPipeline(o: Owner, plan: DecodePlan): GPUComputePipeline {
 /** Encodes the split pass (its own bindings: vector views of the cache). */
 function encodeSplit(
   o: Owner,
-  plan: DecodePlan,
+  plan: SplitPlan,
   words: Uint32Array,
   buffers: GPUBuffer[],
   groups: number,
@@ -162,7 +200,7 @@ const COMBINE_WIDE = {
   if (lid == 0u && cb == 0u) { if (z > 0.0) { st_lse(r, m + log(z)); } else { stu_lse(r, NEG_INF_BITS); } }`,
 };
 
-/** MLA decode with LSE (natural log) over this rank's paged cache. */
+/** MLA decode with LSE (natural log) over this rank's paged cache. Returns the kernel it ran. */
 export function mlaDecode(
   o: Owner,
   qT: Tensor,
@@ -171,7 +209,8 @@ export function mlaDecode(
   scale: number,
   outT: Tensor,
   lseT: Tensor,
-): void {
+  d: DecodeOptions,
+): DecodeKernelRun {
   const q = arg(qT, 'mlaDecode q');
   const cache = arg(cacheT, 'mlaDecode cache');
   const bt = arg(meta.blockTable, 'mlaDecode blockTable');
@@ -194,16 +233,16 @@ export function mlaDecode(
   need(lens.dtype === 'i32' && count(lens) === n, `mlaDecode seqLens: must be i32 [${n}]`);
   need(!rowT || (rowT.dtype === 'i32' && count(rowT) === n), `mlaDecode tokenToRow: must be i32 [${n}]`);
   need(Number.isFinite(scale), `mlaDecode scale: must be finite, got ${scale}`);
-  if (n === 0 || H === 0) return;
+  if (n === 0 || H === 0) return null;
   need(q.dtype !== 'i32', 'mlaDecode q: must be a float tensor');
   const mb = bt.shape[1]!;
-  const plan = choosePlan(H, W, L, o, cacheLayout(cache, W), q.dtype as DecodePlan['qDtype']);
-  const nhc = Math.ceil(H / plan.HCP);
+  const plan = choosePlan(H, W, L, o, cacheLayout(cache, W), q.dtype as DecodePlan['qDtype'], d, n);
+  const nhc = Math.ceil(H / plan.heads);
   const maxKeys = Math.max(1, mb * B);
-  const tiles = Math.ceil(maxKeys / plan.TK);
+  const tiles = Math.ceil(maxKeys / plan.keysPerStep);
   // Enough workgroups to fill the GPU, at least two tiles per split where the keys allow.
-  const want = Math.ceil(o.gpu.targetGroups / (n * nhc));
-  const chunk = Math.ceil(tiles / Math.max(1, Math.min(want, Math.ceil(tiles / 2), 1024))) * plan.TK;
+  const want = Math.ceil((d.targetGroups || o.gpu.targetGroups) / (n * nhc));
+  const chunk = Math.ceil(tiles / Math.max(1, Math.min(want, Math.ceil(tiles / 2), 1024))) * plan.keysPerStep;
   const sp = Math.ceil(maxKeys / chunk);
   const reads = [q, cache, bt, lens, rowT ?? lens].flatMap((t) => t.storage.buffers);
   // One split writes the final result itself (f32 out that no input shares a buffer with).
@@ -237,7 +276,7 @@ export function mlaDecode(
     ],
     groups,
   );
-  if (direct) return;
+  if (direct) return plan.label;
   run(o, [
     {
       binds: [
@@ -257,4 +296,5 @@ export function mlaDecode(
   ]);
   dispose(o, po);
   dispose(o, pl);
+  return plan.label;
 }

@@ -29,6 +29,8 @@ export interface Gpu {
   readonly subgroups: boolean;
   /** Workgroups worth launching for one op (more splits of the KV on big GPUs). */
   readonly targetGroups: number;
+  /** A software adapter (lavapipe, SwiftShader): kernels are compiled for CPU threads. */
+  readonly software: boolean;
   readonly pipelines: Map<string, GPUComputePipeline>;
   /** Host caches of the kernel launcher (`run.ts`): pipelines by structural key, layouts, bind groups. */
   readonly host: HostCache;
@@ -65,6 +67,7 @@ export function createGpu(device: GPUDevice, software: boolean, instance: unknow
     maxBinding: device.limits.maxStorageBufferBindingSize,
     maxWorkgroupStorage: device.limits.maxComputeWorkgroupStorageSize,
     targetGroups: software ? 8 : 512,
+    software,
     subgroups: device.features.has('subgroups'),
     pipelines: new Map(),
     host: { kernels: new Map(), layouts: new Map(), groups: new Map(), ids: new WeakMap(), nextId: 1 },

@@ -15,6 +15,7 @@ export {
 } from './backend.js';
 export { describeAdapter, type WebGpuAdapterSummary } from './caps.js';
 export { wrapHostCommunicator } from './comm.js';
+export { type DecodeKernelRun, type DecodeOptions, defaultDecodeOptions } from './decode-options.js';
 export { defaultMatmulOptions, type MatmulOptions } from './matmul.js';
 export { isWebGpuTensor, type WebGpuTensor } from './tensor.js';
 

@@ -172,7 +172,7 @@ function cachedKernel(owner: Owner, k: Kernel) {
  * compute pass per dispatch).
  */
 function cached(owner: Owner): boolean {
-  return (owner.layout as { hostCache?: boolean }).hostCache !== false;
+  return owner.layout.hostCache;
 }
 
 /** Encodes one pass (no scratch handling). Returns nothing when there is no work. */

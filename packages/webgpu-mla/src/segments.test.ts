@@ -145,5 +145,37 @@ describe.skipIf(!adapter)('caches over many buffers', () => {
     await withBackend(2 ** 40, 'auto', async (b) => {
       expect(b.layout.segmentBytes).toBe(adapter!.limits.maxStorageBufferBindingSize);
     });
+    const kernel = async (decodeKernel: unknown) => {
+      const d = platformDescriptor({ allowSoftware: true, decodeKernel: decodeKernel as 'auto' });
+      try {
+        const b = await d.create({ config: undefined as never });
+        const k = b.decodeOptions().kernel;
+        expect(() => b.setDecodeOptions({ flashKeys: 3 })).toThrow(
+          /decode option flashKeys: must be 0 or a power of two, got 3/,
+        );
+        expect(() => b.setDecodeOptions({ flashHeads: 16 as 8 })).toThrow(
+          /flashHeads: must be 0, 4 or 8, got 16/,
+        );
+        expect(() => b.setDecodeOptions({ flashSubgroups: 0 })).toThrow(/flashSubgroups/);
+        expect(() => b.setDecodeOptions({ targetGroups: -1 })).toThrow(/targetGroups/);
+        expect(b.decodeOptions()).toEqual({
+          kernel: k,
+          flashHeads: 0,
+          flashKeys: 0,
+          flashSubgroups: 4,
+          flashPrefetch: false,
+          targetGroups: 0,
+        });
+        b.destroy();
+        return k;
+      } finally {
+        await d.close();
+      }
+    };
+    expect(await kernel(undefined)).toBe('auto');
+    expect(await kernel('tiled')).toBe('tiled');
+    await expect(kernel('fast')).rejects.toThrow(
+      /decode option kernel: must be 'auto', 'flash', 'tiled' or 'compact', got fast/,
+    );
   });
 });

@@ -30,13 +30,8 @@ export interface StorageOptions {
   hostCache?: boolean;
 }
 
-/** The layout plus the launch-path choice of `StorageOptions.hostCache`. */
-export interface HostStorageLayout extends StorageLayout {
-  readonly hostCache: boolean;
-}
-
 /** The layout of a device under `opts` (validated; errors name the option). */
-export function storageLayout(gpu: Gpu, opts: StorageOptions = {}): HostStorageLayout {
+export function storageLayout(gpu: Gpu, opts: StorageOptions = {}): StorageLayout {
   const limit = gpu.maxBinding;
   const seg = opts.maxSegmentBytes;
   if (seg !== undefined && !(Number.isInteger(seg) && seg >= 4)) {

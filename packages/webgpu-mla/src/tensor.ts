@@ -18,6 +18,8 @@ export interface StorageLayout {
   readonly maxBindings: number;
   /** f16 outputs are declared `array<f16>` and written element by element (`shader-f16`). */
   readonly nativeF16: boolean;
+  /** Launch through the host caches (`StorageOptions.hostCache`). */
+  readonly hostCache: boolean;
 }
 
 /** The allocations of one backend instance (destroyed together by `destroy()`). */

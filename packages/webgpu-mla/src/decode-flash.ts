@@ -1,0 +1,369 @@
+/**
+ * WGSL of the streaming ("flash") MLA decode split kernel: each subgroup walks its own keys
+ * with an online softmax and no workgroup barrier inside the loop. Host side, parameters and
+ * outputs are those of the tiled kernel (`decode.ts`, `decode-kernel.ts`).
+ *
+ * One subgroup of S lanes holds HS heads (4 or 8) and takes K keys per step (K·HS ≤ S):
+ * - lane j reads words j, j + S, j + 2S, … of each key row (every load instruction covers
+ *   S consecutive words of one row), so a step reads K whole rows exactly once;
+ * - the lane's partial dot products (HS heads × K keys, its words only) are summed over the
+ *   subgroup by a transposing butterfly that leaves score (k, h) on lanes (k·HS + h)·S/(K·HS)…;
+ * - per-head running max and sum (each lane keeps those of its (k, h)), p = exp(s − m);
+ * - the values: each lane owns the value columns of its own words and accumulates
+ *   Σ p(k, h)·v(k) from the rows it already holds in registers (p broadcast from its lane).
+ * A workgroup is several subgroups over interleaved key groups of the same split; they merge
+ * their states (max, sum, accumulators) through workgroup memory at the end.
+ */
+import type { CacheLayout } from './decode-kernel.js';
+import { range, u } from './decode-scores.js';
+
+/** Sizes of one streaming kernel. */
+export interface FlashPlan {
+  /** Lanes per subgroup (the adapter's only subgroup size) and subgroups per workgroup. */
+  S: number;
+  NSG: number;
+  /** Heads per workgroup (4 or 8) and keys per subgroup step. */
+  HS: number;
+  K: number;
+  /** Load the next step's rows before this step's arithmetic (twice the row registers). */
+  pf: boolean;
+  W: number;
+  L: number;
+  cache: CacheLayout;
+  qDtype: 'f32' | 'bf16' | 'f16';
+}
+
+/** Whether the streaming kernel takes this cache and subgroup size (else the tiled kernel). */
+export function flashFits(cache: CacheLayout, L: number, S: number): boolean {
+  return cache.fast && L % 8 === 0 && S >= 8 && (S & (S - 1)) === 0;
+}
+
+/** The plan for `hs` heads per workgroup on subgroups of `S` lanes (K: the most keys that fit). */
+export function makeFlashPlan(
+  hs: number,
+  S: number,
+  W: number,
+  L: number,
+  cache: CacheLayout,
+  qDtype: FlashPlan['qDtype'],
+  opts: { k?: number; nsg?: number; pf?: boolean } = {},
+): FlashPlan {
+  const K = Math.max(1, Math.min(opts.k ?? 8, S / hs));
+  return { S, NSG: opts.nsg ?? 4, HS: hs, K, pf: opts.pf ?? false, W, L, cache, qDtype };
+}
+
+/** Words of one cache row, words per lane, and the elements one word holds. */
+function words(p: FlashPlan) {
+  const per = p.cache.dtype === 'f32' ? 1 : 2;
+  const WW = p.W / per;
+  return { per, WW, NW: Math.ceil(WW / p.S) };
+}
+
+/** Workgroup memory of a plan in bytes (queries, reused as the merge buffer; states). */
+export function flashSharedBytes(p: FlashPlan): number {
+  const { per, NW } = words(p);
+  const HG = p.HS / 4;
+  const q = NW * p.S * per * HG;
+  return 16 * Math.max(q, HG * p.L) + 8 * p.NSG * p.HS + 16;
+}
+
+/** WGSL: element `i` (0..per-1) of the raw word `x` as f32. */
+function elem(p: FlashPlan, x: string, i: number): string {
+  if (p.cache.dtype === 'f32') return `bitcast<f32>(${x})`;
+  if (p.cache.dtype === 'bf16')
+    return i === 0 ? `bitcast<f32>(${x} << 16u)` : `bitcast<f32>(${x} & 0xffff0000u)`;
+  return `unpack2x16float(${x})[${i}]`;
+}
+
+function cacheDecls(p: FlashPlan): string {
+  return range(p.cache.segments)
+    .map((s) => `@group(0) @binding(${7 + s}) var<storage, read> C_${s}: array<u32>;`)
+    .join('\n');
+}
+
+function queryLoader(dtype: FlashPlan['qDtype']): string {
+  if (dtype === 'f32') return 'fn ldq(i: u32) -> f32 { return bitcast<f32>(Q[pu(9u) + i]); }';
+  const w = 'let e = pu(9u) + i; let w = (Q[e >> 1u] >> ((e & 1u) * 16u)) & 0xffffu;';
+  return `fn ldq(i: u32) -> f32 { ${w} return ${dtype === 'bf16' ? 'bitcast<f32>(w << 16u)' : 'unpack2x16float(w).x'}; }`;
+}
+
+/**
+ * The subgroup butterfly over the lane's K·HS partial scores (`s_<k>_<g>` vec4s): returns WGSL
+ * leaving the full score of pair v = k·HS + h in `sc` on the lanes j with j >> SH == v.
+ */
+function butterfly(p: FlashPlan): string {
+  const out: string[] = [];
+  let vals = range(p.K).flatMap((k) => range(p.HS).map((h) => `s_${k}_${h >> 2}[${h & 3}]`));
+  let step = 0;
+  for (let o = p.S / 2; o >= 1; o /= 2, step++) {
+    if (vals.length > 1) {
+      const half = vals.length / 2;
+      out.push(`let up${step} = (j & ${u(o)}) != 0u;`);
+      const next: string[] = [];
+      for (let i = 0; i < half; i++) {
+        const a = vals[i]!;
+        const b = vals[i + half]!;
+        out.push(
+          `let t${step}_${i} = select(${a}, ${b}, up${step}) + subgroupShuffleXor(select(${b}, ${a}, up${step}), ${u(o)});`,
+        );
+        next.push(`t${step}_${i}`);
+      }
+      vals = next;
+    } else {
+      out.push(`let t${step}_0 = ${vals[0]} + subgroupShuffleXor(${vals[0]}, ${u(o)});`);
+      vals = [`t${step}_0`];
+    }
+  }
+  out.push(`let sc = ${vals[0]};`);
+  return out.join('\n      ');
+}
+
+/** The kernel. */
+export function flashWgsl(p: FlashPlan): string {
+  const { S, NSG, HS, K, L } = p;
+  const HG = HS / 4;
+  const NT = S * NSG;
+  const { per, WW, NW } = words(p);
+  const VW = L / per; // value words of a row (L % 8 == 0)
+  const SH = Math.log2(S) - Math.log2(K * HS); // pair of lane j: j >> SH
+  const Q4 = NW * S * per * HG; // vec4 slots of the queries
+  const ks = range(K);
+  const ws = range(NW);
+  const gs = range(HG);
+  const es = range(per);
+  const guardW = WW % S !== 0;
+  // Words w of lane j: global word jw = j + S·w; value elements where jw < VW.
+  const isVal = (w: number) =>
+    S * (w + 1) <= VW ? 'true' : S * w >= VW ? 'false' : `(j + ${u(S * w)}) < ${u(VW)}`;
+  const valWs = ws.filter((w) => S * w < VW);
+  // Row bases `nb_<k>` of the keys at `k`, k + 1, … (0 past the end; assigned, declared before).
+  const bases = (k: string) =>
+    ks
+      .map(
+        (x) =>
+          `nb_${x} = 0u; if (${k} + ${u(x)} < end) { let ja = ${k} + ${u(x)}; nb_${x} = (pu(10u) / ${u(per)}) + (u32(max(BT[pu(11u) + row * MB + ja / BS], 0)) * BS + ja % BS) * ${u(WW)}; }`,
+      )
+      .join('\n      ');
+  // Loads the rows of the keys at `k`, … from bases `<b>_<k>` into `<x>_<k>_<w>` (assigned). A row
+  // never crosses buffers, so a split cache picks the buffer once per row (one switch per key).
+  const segs = p.cache.segments;
+  const segWords = p.cache.segUnits * 4;
+  const rowLoads = (kk: number, b: string, x: string, buf: (w: string) => string) =>
+    ws
+      .map((w) => {
+        const ld = `${x}_${kk}_${w} = ${buf(`${b} + j + ${u(S * w)}`)};`;
+        return guardW && S * (w + 1) > WW ? `if (j + ${u(S * w)} < ${u(WW)}) { ${ld} }` : ld;
+      })
+      .join(' ');
+  const rows = (k: string, b: string, x: string) =>
+    ks
+      .map((kk) => {
+        const load =
+          segs === 1
+            ? rowLoads(kk, `${b}_${kk}`, x, (i) => `C_0[${i}]`)
+            : `let sg = ${b}_${kk} / ${u(segWords)}; let lb = ${b}_${kk} - sg * ${u(segWords)};
+        switch sg { ${range(segs)
+          .map(
+            (g) =>
+              `${g === segs - 1 ? 'default' : `case ${g}u`}: { ${rowLoads(kk, 'lb', x, (i) => `C_${g}[${i}]`)} }`,
+          )
+          .join('\n          ')} }`;
+        return `${ws.map((w) => `${x}_${kk}_${w} = 0u;`).join(' ')}
+      if (${k} + ${u(kk)} < end) { ${load} }`;
+      })
+      .join('\n      ');
+  const decl = (x: string) => ks.flatMap((k) => ws.map((w) => `var ${x}_${k}_${w} = 0u;`)).join(' ');
+  const stepStart = p.pf
+    ? `${ks.map((k) => `let b_${k} = nb_${k};`).join(' ')}
+      ${ks.flatMap((k) => ws.map((w) => `let x_${k}_${w} = nx_${k}_${w};`)).join(' ')}
+      let k1 = k0 + ${u(NSG * K)};
+      ${bases('k1')}
+      ${rows('k1', 'nb', 'nx')}`
+    : `${ks.map((k) => `let b_${k} = nb_${k};`).join(' ')}
+      let k1 = k0 + ${u(NSG * K)};
+      ${bases('k1')}
+      ${decl('x')}
+      ${rows('k0', 'b', 'x')}`;
+  const scores: string[] = [];
+  for (const k of ks) for (const g of gs) scores.push(`var s_${k}_${g} = vec4<f32>(0.0);`);
+  for (const w of ws) {
+    for (const e of es) {
+      const lines: string[] = [];
+      for (const g of gs) {
+        lines.push(`let q_${g} = qs[((${u(w)} * ${u(S)} + j) * ${u(per)} + ${u(e)}) * ${u(HG)} + ${u(g)}];`);
+        for (const k of ks)
+          lines.push(`s_${k}_${g} = fma(q_${g}, vec4<f32>(${elem(p, `x_${k}_${w}`, e)}), s_${k}_${g});`);
+      }
+      scores.push(`{ ${lines.join(' ')} }`);
+    }
+  }
+  // Values: accumulators a_<g>_<w>_<e> (vec4 over 4 heads) for the lane's value words.
+  const accDecl = valWs.flatMap((w) =>
+    gs.flatMap((g) => es.map((e) => `var a_${g}_${w}_${e} = vec4<f32>(0.0);`)),
+  );
+  const pv: string[] = [];
+  // p(k, h) from lane (k·HS + h) << SH; alpha(h) from lane h << SH.
+  for (const g of gs) {
+    pv.push(
+      `let al_${g} = vec4<f32>(${range(4)
+        .map((c) => `subgroupBroadcast(al, ${u((4 * g + c) << SH)})`)
+        .join(', ')});`,
+    );
+  }
+  for (const k of ks)
+    for (const g of gs)
+      pv.push(
+        `let p_${k}_${g} = vec4<f32>(${range(4)
+          .map((c) => `subgroupBroadcast(pe, ${u((k * HS + 4 * g + c) << SH)})`)
+          .join(', ')});`,
+      );
+  for (const w of valWs) {
+    const body: string[] = [];
+    for (const g of gs)
+      for (const e of es) {
+        let acc = `a_${g}_${w}_${e} * al_${g}`;
+        for (const k of ks) acc = `fma(p_${k}_${g}, vec4<f32>(${elem(p, `x_${k}_${w}`, e)}), ${acc})`;
+        body.push(`a_${g}_${w}_${e} = ${acc};`);
+      }
+    const cond = isVal(w);
+    pv.push(cond === 'true' ? body.join(' ') : `if (${cond}) { ${body.join(' ')} }`);
+  }
+  // Sum over the key bits of the pair (offsets S/2 … S/K): a head's max and sum over its keys.
+  const keyOffsets = range(Math.log2(K)).map((i) => S / 2 ** (i + 1));
+  const xorMax = (v: string) =>
+    keyOffsets.map((o) => `${v} = max(${v}, subgroupShuffleXor(${v}, ${u(o)}));`).join(' ');
+  const xorSum = (v: string) => keyOffsets.map((o) => `${v} += subgroupShuffleXor(${v}, ${u(o)});`).join(' ');
+  // The merge: every lane of every subgroup adds f·acc of its value words into ob (= qs).
+  const merge = valWs.map((w) => {
+    const body = gs
+      .flatMap((g) =>
+        es.map(
+          (e) =>
+            `{ let ix = ${u(g)} * ${u(L)} + (j + ${u(S * w)}) * ${u(per)} + ${u(e)}; let v = f_${g} * a_${g}_${w}_${e}; if (r == 0u) { qs[ix] = v; } else { qs[ix] += v; } }`,
+        ),
+      )
+      .join(' ');
+    const cond = isVal(w);
+    return cond === 'true' ? body : `if (${cond}) { ${body} }`;
+  });
+  return `enable subgroups;
+diagnostic(off, subgroup_uniformity);
+@group(0) @binding(0) var<uniform> P: array<vec4<u32>, 16>;
+@group(0) @binding(1) var<storage, read> Q: array<u32>;
+@group(0) @binding(2) var<storage, read> BT: array<i32>;
+@group(0) @binding(3) var<storage, read> LEN: array<i32>;
+@group(0) @binding(4) var<storage, read> ROW: array<i32>;
+@group(0) @binding(5) var<storage, read_write> PO: array<f32>;
+@group(0) @binding(6) var<storage, read_write> PL: array<u32>;
+fn pu(k: u32) -> u32 { return P[k >> 2u][k & 3u]; }
+const NEGF = -3.0e38;
+${cacheDecls(p)}
+${queryLoader(p.qDtype)}
+var<workgroup> qs: array<vec4<f32>, ${Math.max(Q4, HG * L)}>;
+var<workgroup> sm: array<f32, ${NSG * HS}>;
+var<workgroup> sl: array<f32, ${NSG * HS}>;
+var<workgroup> info: vec2<u32>;
+var<workgroup> sgc: atomic<u32>;
+@compute @workgroup_size(${NT})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32, @builtin(subgroup_invocation_id) j: u32) {
+  _ = arrayLength(&Q); _ = arrayLength(&BT); _ = arrayLength(&LEN); _ = arrayLength(&ROW);
+  _ = arrayLength(&PO); _ = arrayLength(&PL);${range(p.cache.segments)
+    .map((s) => ` _ = arrayLength(&C_${s});`)
+    .join('')}
+  let wg = wid.x + wid.y * nwg.x;
+  if (wg >= pu(0u)) { return; }
+  let H = pu(1u); let BS = pu(2u); let MB = pu(3u); let NHC = pu(4u); let SP = pu(5u);
+  let hc = wg % NHC; let ts = wg / NHC; let s = ts % SP; let t = ts / SP;
+  let h0 = hc * ${u(HS)};
+  if (lid == 0u) {
+    var r = t;
+    if (pu(7u) == 1u) { r = u32(max(ROW[pu(13u) + t], 0)); }
+    info = vec2<u32>(r, u32(max(LEN[pu(12u) + t], 0)));
+  }
+  var myid = 0u;
+  if (j == 0u) { myid = atomicAdd(&sgc, 1u); }
+  let sid = subgroupBroadcast(myid, 0u);
+  let inf = workgroupUniformLoad(&info);
+  let row = inf.x;
+  let start = s * pu(6u);
+  let end = min(start + pu(6u), min(inf.y, MB * BS));
+  let scale = bitcast<f32>(pu(8u));
+  // Scaled queries, element d of head hh at ((d / per) as lane word, d % per) — see the reads.
+  for (var e = lid; e < ${u(HS * WW * per)}; e += ${u(NT)}) {
+    let hh = e / ${u(WW * per)}; let d = e % ${u(WW * per)}; let h = h0 + hh;
+    var v = 0.0;
+    if (h < H) { v = ldq((t * H + h) * ${u(p.W)} + d) * scale; }
+    qs[d * ${u(HG)} + hh / 4u][hh % 4u] = v;
+  }
+  workgroupBarrier();
+  // The lane's pair (k, h) of the butterfly, its head's running max and its pair's running sum.
+  let pk = (j >> ${u(SH)}) / ${u(HS)}; let ph = (j >> ${u(SH)}) % ${u(HS)};
+  var m = NEGF; var l = 0.0;
+  ${accDecl.join(' ')}
+  // Bases (and with pf the rows) of the next step are loaded before this step's arithmetic.
+  var k0 = start + sid * ${u(K)};
+  ${ks.map((k) => `var nb_${k} = 0u;`).join(' ')}
+  ${bases('k0')}
+  ${
+    p.pf
+      ? `${decl('nx')}
+  ${rows('k0', 'nb', 'nx')}`
+      : ''
+  }
+  loop {
+      if (k0 >= end) { break; }
+      ${stepStart}
+      ${scores.join('\n      ')}
+      ${butterfly(p)}
+      // Pair (pk, ph): the key may lie past the split's end.
+      let sv = select(NEGF, sc, k0 + pk < end);
+      var tm = sv; ${xorMax('tm')}
+      let mn = max(m, tm);
+      let al = exp(m - mn);
+      let pe = exp(sv - mn);
+      m = mn;
+      l = l * al + pe;
+      ${pv.join('\n      ')}
+      k0 = k1;
+  }
+  ${xorSum('l')}
+  // Subgroup states to workgroup memory: lanes of pair (0, h) with the lowest duplicate bits.
+  workgroupBarrier();
+  if (pk == 0u && (j & ${u((1 << SH) - 1)}) == 0u) { sm[sid * ${u(HS)} + ph] = m; sl[sid * ${u(HS)} + ph] = l; }
+  workgroupBarrier();
+  // f(h) = exp(m_sid(h) − M(h)) for this subgroup; the total sum Lt(h).
+  ${gs
+    .map(
+      (g) => `var f_${g} = vec4<f32>(0.0); var lt_${g} = vec4<f32>(0.0);
+  for (var c = 0u; c < 4u; c++) {
+    let h = ${u(4 * g)} + c;
+    var mm = NEGF;
+    for (var r = 0u; r < ${u(NSG)}; r++) { mm = max(mm, sm[r * ${u(HS)} + h]); }
+    var tot = 0.0;
+    for (var r = 0u; r < ${u(NSG)}; r++) { tot += sl[r * ${u(HS)} + h] * exp(sm[r * ${u(HS)} + h] - mm); }
+    f_${g}[c] = exp(sm[sid * ${u(HS)} + h] - mm);
+    lt_${g}[c] = tot;
+    if (sid == 0u && j == 0u) {
+      let hg = h0 + h;
+      if (hg < H) { let ri = pu(15u) + (t * H + hg) * SP + s; if (tot > 0.0) { PL[ri] = bitcast<u32>(mm + log(tot)); } else { PL[ri] = 0xff800000u; } }
+    }
+  }`,
+    )
+    .join('\n  ')}
+  for (var r = 0u; r < ${u(NSG)}; r++) {
+    if (sid == r) {
+      ${merge.join('\n      ')}
+    }
+    workgroupBarrier();
+  }
+  for (var i = lid; i < ${u(HS * L)}; i += ${u(NT)}) {
+    let hh = i / ${u(L)}; let c = i % ${u(L)}; let h = h0 + hh;
+    if (h < H) {
+      let tot = ${HG === 1 ? 'lt_0' : `select(lt_0, lt_1, hh >= 4u)`}[hh % 4u];
+      let v = qs[(hh / 4u) * ${u(L)} + c][hh % 4u];
+      PO[pu(14u) + ((t * H + h) * SP + s) * ${u(L)} + c] = select(0.0, v / tot, tot > 0.0);
+    }
+  }
+}`;
+}
