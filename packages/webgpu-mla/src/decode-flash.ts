@@ -49,7 +49,7 @@ export function makeFlashPlan(
   opts: { k?: number; nsg?: number; pf?: boolean } = {},
 ): FlashPlan {
   const K = Math.max(1, Math.min(opts.k ?? 8, S / hs));
-  return { S, NSG: opts.nsg ?? 4, HS: hs, K, pf: opts.pf ?? false, W, L, cache, qDtype };
+  return { S, NSG: opts.nsg ?? 2, HS: hs, K, pf: opts.pf ?? false, W, L, cache, qDtype };
 }
 
 /** Words of one cache row, words per lane, and the elements one word holds. */

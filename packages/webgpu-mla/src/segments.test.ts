@@ -162,7 +162,7 @@ describe.skipIf(!adapter)('caches over many buffers', () => {
           kernel: k,
           flashHeads: 0,
           flashKeys: 0,
-          flashSubgroups: 4,
+          flashSubgroups: 2,
           flashPrefetch: false,
           targetGroups: 0,
         });
