@@ -15,6 +15,7 @@
  * their states (max, sum, accumulators) through workgroup memory at the end.
  */
 import type { CacheLayout } from './decode-kernel.js';
+import { splitPrelude, splitPrologue } from './decode-prelude.js';
 import { range, u } from './decode-scores.js';
 
 /** Sizes of one streaming kernel. */
@@ -79,12 +80,6 @@ function cacheDecls(p: FlashPlan): string {
   return range(p.cache.segments)
     .map((s) => `@group(0) @binding(${7 + s}) var<storage, read> C_${s}: array<u32>;`)
     .join('\n');
-}
-
-function queryLoader(dtype: FlashPlan['qDtype']): string {
-  if (dtype === 'f32') return 'fn ldq(i: u32) -> f32 { return bitcast<f32>(Q[pu(9u) + i]); }';
-  const w = 'let e = pu(9u) + i; let w = (Q[e >> 1u] >> ((e & 1u) * 16u)) & 0xffffu;';
-  return `fn ldq(i: u32) -> f32 { ${w} return ${dtype === 'bf16' ? 'bitcast<f32>(w << 16u)' : 'unpack2x16float(w).x'}; }`;
 }
 
 /**
@@ -248,17 +243,8 @@ export function flashWgsl(p: FlashPlan): string {
   });
   return `enable subgroups;
 diagnostic(off, subgroup_uniformity);
-@group(0) @binding(0) var<uniform> P: array<vec4<u32>, 16>;
-@group(0) @binding(1) var<storage, read> Q: array<u32>;
-@group(0) @binding(2) var<storage, read> BT: array<i32>;
-@group(0) @binding(3) var<storage, read> LEN: array<i32>;
-@group(0) @binding(4) var<storage, read> ROW: array<i32>;
-@group(0) @binding(5) var<storage, read_write> PO: array<f32>;
-@group(0) @binding(6) var<storage, read_write> PL: array<u32>;
-fn pu(k: u32) -> u32 { return P[k >> 2u][k & 3u]; }
-const NEGF = -3.0e38;
+${splitPrelude(p.qDtype)}
 ${cacheDecls(p)}
-${queryLoader(p.qDtype)}
 var<workgroup> qs: array<vec4<f32>, ${Math.max(Q4, HG * L)}>;
 var<workgroup> sm: array<f32, ${NSG * HS}>;
 var<workgroup> sl: array<f32, ${NSG * HS}>;
@@ -267,20 +253,7 @@ var<workgroup> sgc: atomic<u32>;
 @compute @workgroup_size(${NT})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32, @builtin(subgroup_invocation_id) j: u32) {
-  _ = arrayLength(&Q); _ = arrayLength(&BT); _ = arrayLength(&LEN); _ = arrayLength(&ROW);
-  _ = arrayLength(&PO); _ = arrayLength(&PL);${range(p.cache.segments)
-    .map((s) => ` _ = arrayLength(&C_${s});`)
-    .join('')}
-  let wg = wid.x + wid.y * nwg.x;
-  if (wg >= pu(0u)) { return; }
-  let H = pu(1u); let BS = pu(2u); let MB = pu(3u); let NHC = pu(4u); let SP = pu(5u);
-  let hc = wg % NHC; let ts = wg / NHC; let s = ts % SP; let t = ts / SP;
-  let h0 = hc * ${u(HS)};
-  if (lid == 0u) {
-    var r = t;
-    if (pu(7u) == 1u) { r = u32(max(ROW[pu(13u) + t], 0)); }
-    info = vec2<u32>(r, u32(max(LEN[pu(12u) + t], 0)));
-  }
+${splitPrologue(p.cache.segments, HS)}
   var myid = 0u;
   if (j == 0u) { myid = atomicAdd(&sgc, 1u); }
   let sid = subgroupBroadcast(myid, 0u);

@@ -9,6 +9,7 @@
  * A cache split over several buffers (`segments.ts`) picks the buffer per read with a `switch`.
  */
 
+import { splitPrelude, splitPrologue } from './decode-prelude.js';
 import { el, range, scoresPlain, scoresSubgroup, subgroupSetup, u } from './decode-scores.js';
 
 /** How the kernel reads the cache. */
@@ -195,12 +196,6 @@ function cacheCode(p: DecodePlan): string {
   return lines.join('\n');
 }
 
-function queryLoader(dtype: DecodePlan['qDtype']): string {
-  if (dtype === 'f32') return 'fn ldq(i: u32) -> f32 { return bitcast<f32>(Q[pu(9u) + i]); }';
-  const w = 'let e = pu(9u) + i; let w = (Q[e >> 1u] >> ((e & 1u) * 16u)) & 0xffffu;';
-  return `fn ldq(i: u32) -> f32 { ${w} return ${dtype === 'bf16' ? 'bitcast<f32>(w << 16u)' : 'unpack2x16float(w).x'}; }`;
-}
-
 /** Value accumulation: unit = (4 heads, 8 columns); `acc(x, k, src)` lines for one key. */
 function valuePass(p: DecodePlan): { decl: string; tile: string; final: string } {
   const xs = range(p.UPL);
@@ -291,19 +286,10 @@ export function decodeWgsl(p: DecodePlan): string {
   const v = valuePass(p);
   const setup = p.sub ? subgroupSetup(p) : '';
   const sgArgs = p.sub ? ', @builtin(subgroup_invocation_id) sgl: u32, @builtin(subgroup_size) sgs: u32' : '';
-  return `${p.sub ? 'enable subgroups;\ndiagnostic(off, subgroup_uniformity);\n' : ''}@group(0) @binding(0) var<uniform> P: array<vec4<u32>, 16>;
-@group(0) @binding(1) var<storage, read> Q: array<u32>;
-@group(0) @binding(2) var<storage, read> BT: array<i32>;
-@group(0) @binding(3) var<storage, read> LEN: array<i32>;
-@group(0) @binding(4) var<storage, read> ROW: array<i32>;
-@group(0) @binding(5) var<storage, read_write> PO: array<f32>;
-@group(0) @binding(6) var<storage, read_write> PL: array<u32>;
-fn pu(k: u32) -> u32 { return P[k >> 2u][k & 3u]; }
+  return `${p.sub ? 'enable subgroups;\ndiagnostic(off, subgroup_uniformity);\n' : ''}${splitPrelude(p.qDtype)}
 const W = ${u(p.W)};
-const NEGF = -3.0e38;
 struct Ch { a: vec4<f32>, b: vec4<f32> }
 ${cacheCode(p)}
-${queryLoader(p.qDtype)}
 var<workgroup> qs: array<vec4<f32>, ${W8 * HG}>;
 var<workgroup> ps: array<vec4<f32>, ${p.TK * HG}>;
 var<workgroup> red: array<vec4<f32>, ${NT / 4}>;
@@ -315,20 +301,7 @@ ${p.sub ? 'var<workgroup> sgc: atomic<u32>;' : ''}
 @compute @workgroup_size(${NT})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32${sgArgs}) {
-  _ = arrayLength(&Q); _ = arrayLength(&BT); _ = arrayLength(&LEN); _ = arrayLength(&ROW);
-  _ = arrayLength(&PO); _ = arrayLength(&PL);${range(p.cache.segments)
-    .map((s) => ` _ = arrayLength(&C_${s});`)
-    .join('')}
-  let wg = wid.x + wid.y * nwg.x;
-  if (wg >= pu(0u)) { return; }
-  let H = pu(1u); let BS = pu(2u); let MB = pu(3u); let NHC = pu(4u); let SP = pu(5u);
-  let hc = wg % NHC; let ts = wg / NHC; let s = ts % SP; let t = ts / SP;
-  let h0 = hc * ${u(HCP)};
-  if (lid == 0u) {
-    var r = t;
-    if (pu(7u) == 1u) { r = u32(max(ROW[pu(13u) + t], 0)); }
-    info = vec2<u32>(r, u32(max(LEN[pu(12u) + t], 0)));
-  }
+${splitPrologue(p.cache.segments, HCP)}
 ${
   p.sub
     ? `  var myid = 0u;
