@@ -9,14 +9,13 @@
  */
 import { setWord } from './bindings.js';
 import {
-  commonParams,
   headerWgsl,
   type KernelTexts,
   type MatmulSpec,
+  matmulLaunch,
   memoText,
   outRowWgsl,
   packedOut,
-  rowBinds,
   rowTiles,
   textKey,
   xRowWgsl,
@@ -31,19 +30,7 @@ export function gemmKernel(s: MatmulSpec, T: 4 | 8, texts?: KernelTexts): Kernel
   const nt = Math.ceil(s.N / BM);
   const packed = packedOut(s);
   const text = memoText(texts, `gemm|${T}|${textKey(s)}`, () => gemmText(s, T));
-  return {
-    binds: [
-      { name: 'x', t: s.x },
-      { name: 'w', t: s.w },
-      ...rowBinds(s),
-      { name: 'd', t: s.out, access: packed ? 'raw' : 'write' },
-    ],
-    params: [...commonParams(s), ['nt', 'u', nt]],
-    decl: text.decl,
-    body: text.body,
-    groups: nt * rowTiles(s, BM),
-    size: 256,
-  };
+  return matmulLaunch(s, packed, text, ['nt', 'u', nt], nt * rowTiles(s, BM), 256);
 }
 
 function gemmText(s: MatmulSpec, T: 4 | 8): { decl: string; body: string } {

@@ -10,14 +10,13 @@
  */
 import { setWord, wordAt } from './bindings.js';
 import {
-  commonParams,
   headerWgsl,
   type KernelTexts,
   type MatmulSpec,
+  matmulLaunch,
   memoText,
   outRowWgsl,
   packedOut,
-  rowBinds,
   rowTiles,
   textKey,
   xRowWgsl,
@@ -63,20 +62,7 @@ export function gemvKernel(s: MatmulSpec, g: GemvShape, texts?: KernelTexts): Ke
   const key = `gemv|${E}|${x16}|${packed}|${S}|${R}|${U}|${NT}|${g.subgroups}|${textKey(s)}`;
   const text = memoText(texts, key, () => gemvText(s, g, E, packed, x16));
   const rt = Math.ceil(s.N / R);
-  return {
-    binds: [
-      { name: 'x', t: s.x },
-      { name: 'w', t: s.w },
-      ...rowBinds(s),
-      { name: 'd', t: s.out, access: packed ? 'raw' : 'write' },
-    ],
-    params: [...commonParams(s), ['rt', 'u', rt]],
-    decl: text.decl,
-    body: text.body,
-    groups: rt * rowTiles(s, NT),
-    size: S,
-    subgroups: g.subgroups,
-  };
+  return matmulLaunch(s, packed, text, ['rt', 'u', rt], rt * rowTiles(s, NT), S, g.subgroups);
 }
 
 function gemvText(

@@ -8,7 +8,7 @@
  *   kernel in `moe.ts`; a tile is `rows` rows of one expert, `W` is that expert's matrix, and
  *   `X` row `i` is row `ord[i] / topK` of `x` (gathered tokens) or row `i` (already grouped).
  */
-import type { Param } from './run.js';
+import type { Kernel, Param } from './run.js';
 import { is16, segments, type WebGpuTensor } from './tensor.js';
 
 /** Rows `[0, n)` of each of `batches` batches. */
@@ -163,4 +163,34 @@ export function memoText(
     texts?.set(key, v);
   }
   return v;
+}
+
+/**
+ * The launch of a matmul kernel over `s` (both kernels bind and parameterise alike): x, w, the
+ * row sources and the output (raw words when `packed`), the common parameters plus the kernel's
+ * own `tileParam`, `groups` workgroups of `size` invocations.
+ */
+export function matmulLaunch(
+  s: MatmulSpec,
+  packed: boolean,
+  text: { decl: string; body: string },
+  tileParam: Param,
+  groups: number,
+  size: number,
+  subgroups?: boolean,
+): Kernel {
+  return {
+    binds: [
+      { name: 'x', t: s.x },
+      { name: 'w', t: s.w },
+      ...rowBinds(s),
+      { name: 'd', t: s.out, access: packed ? 'raw' : 'write' },
+    ],
+    params: [...commonParams(s), tileParam],
+    decl: text.decl,
+    body: text.body,
+    groups,
+    size,
+    ...(subgroups === undefined ? {} : { subgroups }),
+  };
 }
