@@ -14,6 +14,8 @@
  * A workgroup is several subgroups over interleaved key groups of the same split; they merge
  * their states (max, sum, accumulators) through workgroup memory at the end.
  */
+
+import { queryLoads, registerMerge, words } from './decode-flash-io.js';
 import type { CacheLayout } from './decode-kernel.js';
 import { splitPrelude, splitPrologue } from './decode-prelude.js';
 import { range, u } from './decode-scores.js';
@@ -28,6 +30,12 @@ export interface FlashPlan {
   K: number;
   /** Load the next step's rows before this step's arithmetic (twice the row registers). */
   pf: boolean;
+  /**
+   * The cache bound as rows of NW × S words (`array<array<array<u32, S>, NW>>`): a row's loads
+   * then differ only by constant offsets, and bounds checks (robust access) clamp the row once
+   * instead of every word. Needs whole rows of whole lane words (`rowArraysFit`).
+   */
+  r3: boolean;
   W: number;
   L: number;
   cache: CacheLayout;
@@ -47,28 +55,32 @@ export function makeFlashPlan(
   L: number,
   cache: CacheLayout,
   qDtype: FlashPlan['qDtype'],
-  opts: { k?: number; nsg?: number; pf?: boolean } = {},
+  opts: { k?: number; nsg?: number; pf?: boolean; r3?: boolean } = {},
 ): FlashPlan {
   const K = Math.max(1, Math.min(opts.k ?? 8, S / hs));
-  return { S, NSG: opts.nsg ?? 2, HS: hs, K, pf: opts.pf ?? false, W, L, cache, qDtype };
-}
-
-/** Words of one cache row, words per lane, and the elements one word holds. */
-function words(p: FlashPlan) {
-  const per = p.cache.dtype === 'f32' ? 1 : 2;
-  const WW = p.W / per;
-  return { per, WW, NW: Math.ceil(WW / p.S) };
+  return {
+    S,
+    NSG: opts.nsg ?? 2,
+    HS: hs,
+    K,
+    pf: opts.pf ?? false,
+    r3: opts.r3 ?? false,
+    W,
+    L,
+    cache,
+    qDtype,
+  };
 }
 
 /** Workgroup memory of a plan in bytes (queries, reused as the merge buffer; states). */
 export function flashSharedBytes(p: FlashPlan): number {
-  const { per, NW } = words(p);
+  const { EPV, NW } = words(p);
   const HG = p.HS / 4;
-  const q = NW * p.S * per * HG;
+  const q = NW * p.S * EPV * HG;
   return 16 * Math.max(q, HG * p.L) + 8 * p.NSG * p.HS + 16;
 }
 
-/** WGSL: element `i` (0..per-1) of the raw word `x` as f32. */
+/** WGSL: element `i` (0..EPV-1) of the raw word `x` as f32. */
 function elem(p: FlashPlan, x: string, i: number): string {
   if (p.cache.dtype === 'f32') return `bitcast<f32>(${x})`;
   if (p.cache.dtype === 'bf16')
@@ -76,9 +88,22 @@ function elem(p: FlashPlan, x: string, i: number): string {
   return `unpack2x16float(${x})[${i}]`;
 }
 
+/**
+ * Whether a cache of `W`-element rows can be bound as rows of lane words (`FlashPlan.r3`) for
+ * subgroups of `S` lanes: each buffer and the tensor's start hold whole rows, a row whole words.
+ */
+export function rowArraysFit(cache: CacheLayout, W: number, offset: number, S: number): boolean {
+  const per = cache.dtype === 'f32' ? 1 : 2;
+  const WW = W / per;
+  const segWords = cache.segUnits * 4;
+  return cache.fast && WW % S === 0 && offset % W === 0 && (cache.segments === 1 || segWords % WW === 0);
+}
+
 function cacheDecls(p: FlashPlan): string {
+  const { WW } = words(p);
+  const t = p.r3 ? `array<array<array<u32, ${p.S}>, ${WW / p.S}>>` : 'array<u32>';
   return range(p.cache.segments)
-    .map((s) => `@group(0) @binding(${7 + s}) var<storage, read> C_${s}: array<u32>;`)
+    .map((s) => `@group(0) @binding(${7 + s}) var<storage, read> C_${s}: ${t};`)
     .join('\n');
 }
 
@@ -118,35 +143,43 @@ export function flashWgsl(p: FlashPlan): string {
   const { S, NSG, HS, K, L } = p;
   const HG = HS / 4;
   const NT = S * NSG;
-  const { per, WW, NW } = words(p);
-  const VW = L / per; // value words of a row (L % 8 == 0)
+  const { EPV, WW, NW } = words(p);
+  const VW = L / EPV; // value words of a row (L % 8 == 0)
   const SH = Math.log2(S) - Math.log2(K * HS); // pair of lane j: j >> SH
-  const Q4 = NW * S * per * HG; // vec4 slots of the queries
+  // Queries: slot (g·EPV + e)·NWS + word of head group g's element e of each word (vec4 over
+  // 4 heads): consecutive lanes read consecutive slots.
+  const NWS = NW * S;
+  const Q4 = NWS * EPV * HG;
   const ks = range(K);
   const ws = range(NW);
   const gs = range(HG);
-  const es = range(per);
+  const es = range(EPV);
   const guardW = WW % S !== 0;
   // Words w of lane j: global word jw = j + S·w; value elements where jw < VW.
   const isVal = (w: number) =>
     S * (w + 1) <= VW ? 'true' : S * w >= VW ? 'false' : `(j + ${u(S * w)}) < ${u(VW)}`;
   const valWs = ws.filter((w) => S * w < VW);
   // Row bases `nb_<k>` of the keys at `k`, k + 1, … (0 past the end; assigned, declared before).
+  // One division per step: a key's block is k's or, past a block's end, a later one.
   const bases = (k: string) =>
-    ks
-      .map(
-        (x) =>
-          `nb_${x} = 0u; if (${k} + ${u(x)} < end) { let ja = ${k} + ${u(x)}; nb_${x} = (pu(10u) / ${u(per)}) + (u32(max(BT[pu(11u) + row * MB + ja / BS], 0)) * BS + ja % BS) * ${u(WW)}; }`,
-      )
-      .join('\n      ');
+    `{ let kq = ${k} / BS; let kr = ${k} - kq * BS;
+      ${ks
+        .map(
+          (x) =>
+            `nb_${x} = 0u; if (${k} + ${u(x)} < end) { let rr = kr + ${u(x)}; var bi = kq; var bo = rr; if (rr >= BS) { bi = kq + rr / BS; bo = rr % BS; } nb_${x} = cb + ${p.r3 ? 'u32(max(BT[btb + bi], 0)) * BS + bo' : `(u32(max(BT[btb + bi], 0)) * BS + bo) * ${u(WW)}`}; }`,
+        )
+        .join('\n      ')} }`;
   // Loads the rows of the keys at `k`, … from bases `<b>_<k>` into `<x>_<k>_<w>` (assigned). A row
   // never crosses buffers, so a split cache picks the buffer once per row (one switch per key).
   const segs = p.cache.segments;
-  const segWords = p.cache.segUnits * 4;
-  const rowLoads = (kk: number, b: string, x: string, buf: (w: string) => string) =>
+  // Units of a buffer: rows (r3: bases are row indices) or words.
+  const segSize = p.r3 ? (p.cache.segUnits * 4) / WW : p.cache.segUnits * 4;
+  // The index (with brackets) of lane j's word w of the row at base `b`.
+  const at = (b: string, w: number) => (p.r3 ? `[${b}][${u(w)}][j]` : `[${b} + j + ${u(S * w)}]`);
+  const rowLoads = (kk: number, b: string, x: string, buf: string) =>
     ws
       .map((w) => {
-        const ld = `${x}_${kk}_${w} = ${buf(`${b} + j + ${u(S * w)}`)};`;
+        const ld = `${x}_${kk}_${w} = ${buf}${at(b, w)};`;
         return guardW && S * (w + 1) > WW ? `if (j + ${u(S * w)} < ${u(WW)}) { ${ld} }` : ld;
       })
       .join(' ');
@@ -155,13 +188,10 @@ export function flashWgsl(p: FlashPlan): string {
       .map((kk) => {
         const load =
           segs === 1
-            ? rowLoads(kk, `${b}_${kk}`, x, (i) => `C_0[${i}]`)
-            : `let sg = ${b}_${kk} / ${u(segWords)}; let lb = ${b}_${kk} - sg * ${u(segWords)};
+            ? rowLoads(kk, `${b}_${kk}`, x, 'C_0')
+            : `let sg = ${b}_${kk} / ${u(segSize)}; let lb = ${b}_${kk} - sg * ${u(segSize)};
         switch sg { ${range(segs)
-          .map(
-            (g) =>
-              `${g === segs - 1 ? 'default' : `case ${g}u`}: { ${rowLoads(kk, 'lb', x, (i) => `C_${g}[${i}]`)} }`,
-          )
+          .map((g) => `${g === segs - 1 ? 'default' : `case ${g}u`}: { ${rowLoads(kk, 'lb', x, `C_${g}`)} }`)
           .join('\n          ')} }`;
         return `${ws.map((w) => `${x}_${kk}_${w} = 0u;`).join(' ')}
       if (${k} + ${u(kk)} < end) { ${load} }`;
@@ -182,15 +212,17 @@ export function flashWgsl(p: FlashPlan): string {
   const scores: string[] = [];
   for (const k of ks) for (const g of gs) scores.push(`var s_${k}_${g} = vec4<f32>(0.0);`);
   for (const w of ws) {
+    const blocks: string[] = [];
     for (const e of es) {
       const lines: string[] = [];
       for (const g of gs) {
-        lines.push(`let q_${g} = qs[((${u(w)} * ${u(S)} + j) * ${u(per)} + ${u(e)}) * ${u(HG)} + ${u(g)}];`);
+        lines.push(`let q_${g} = qs[${u((g * EPV + e) * NWS + w * S)} + j];`);
         for (const k of ks)
           lines.push(`s_${k}_${g} = fma(q_${g}, vec4<f32>(${elem(p, `x_${k}_${w}`, e)}), s_${k}_${g});`);
       }
-      scores.push(`{ ${lines.join(' ')} }`);
+      blocks.push(`{ ${lines.join(' ')} }`);
     }
+    scores.push(blocks.join(' '));
   }
   // Values: accumulators a_<g>_<w>_<e> (vec4 over 4 heads) for the lane's value words.
   const accDecl = valWs.flatMap((w) =>
@@ -205,23 +237,25 @@ export function flashWgsl(p: FlashPlan): string {
         .join(', ')});`,
     );
   }
-  for (const k of ks)
-    for (const g of gs)
-      pv.push(
-        `let p_${k}_${g} = vec4<f32>(${range(4)
-          .map((c) => `subgroupBroadcast(pe, ${u((k * HS + 4 * g + c) << SH)})`)
-          .join(', ')});`,
-      );
+  const pOf = (k: number, g: number) =>
+    `let p_${k}_${g} = vec4<f32>(${range(4)
+      .map((c) => `subgroupBroadcast(pe, ${u((k * HS + 4 * g + c) << SH)})`)
+      .join(', ')});`;
+  const guarded = (w: number, body: string[]) => {
+    const cond = isVal(w);
+    return cond === 'true' ? body.join(' ') : `if (${cond}) { ${body.join(' ')} }`;
+  };
+  const acc = (g: number, w: number, e: number) => `a_${g}_${w}_${e}`;
+  for (const k of ks) for (const g of gs) pv.push(pOf(k, g));
   for (const w of valWs) {
     const body: string[] = [];
     for (const g of gs)
       for (const e of es) {
-        let acc = `a_${g}_${w}_${e} * al_${g}`;
-        for (const k of ks) acc = `fma(p_${k}_${g}, vec4<f32>(${elem(p, `x_${k}_${w}`, e)}), ${acc})`;
-        body.push(`a_${g}_${w}_${e} = ${acc};`);
+        let sum = `${acc(g, w, e)} * al_${g}`;
+        for (const k of ks) sum = `fma(p_${k}_${g}, vec4<f32>(${elem(p, `x_${k}_${w}`, e)}), ${sum})`;
+        body.push(`${acc(g, w, e)} = ${sum};`);
       }
-    const cond = isVal(w);
-    pv.push(cond === 'true' ? body.join(' ') : `if (${cond}) { ${body.join(' ')} }`);
+    pv.push(guarded(w, body));
   }
   // Sum over the key bits of the pair (offsets S/2 … S/K): a head's max and sum over its keys.
   const keyOffsets = range(Math.log2(K)).map((i) => S / 2 ** (i + 1));
@@ -234,7 +268,7 @@ export function flashWgsl(p: FlashPlan): string {
       .flatMap((g) =>
         es.map(
           (e) =>
-            `{ let ix = ${u(g)} * ${u(L)} + (j + ${u(S * w)}) * ${u(per)} + ${u(e)}; let v = f_${g} * a_${g}_${w}_${e}; if (r == 0u) { qs[ix] = v; } else { qs[ix] += v; } }`,
+            `{ let ix = ${u(g)} * ${u(L)} + (j + ${u(S * w)}) * ${u(EPV)} + ${u(e)}; let v = f_${g} * a_${g}_${w}_${e}; if (r == 0u) { qs[ix] = v; } else { qs[ix] += v; } }`,
         ),
       )
       .join(' ');
@@ -262,13 +296,8 @@ ${splitPrologue(p.cache.segments, HS)}
   let start = s * pu(6u);
   let end = min(start + pu(6u), min(inf.y, MB * BS));
   let scale = bitcast<f32>(pu(8u));
-  // Scaled queries, element d of head hh at ((d / per) as lane word, d % per) — see the reads.
-  for (var e = lid; e < ${u(HS * WW * per)}; e += ${u(NT)}) {
-    let hh = e / ${u(WW * per)}; let d = e % ${u(WW * per)}; let h = h0 + hh;
-    var v = 0.0;
-    if (h < H) { v = ldq((t * H + h) * ${u(p.W)} + d) * scale; }
-    qs[d * ${u(HG)} + hh / 4u][hh % 4u] = v;
-  }
+  let cb = pu(10u) / ${u(p.r3 ? p.W : EPV)}; let btb = pu(11u) + row * MB;
+  ${queryLoads(p, NT, NWS)}
   workgroupBarrier();
   // The lane's pair (k, h) of the butterfly, its head's running max and its pair's running sum.
   let pk = (j >> ${u(SH)}) / ${u(HS)}; let ph = (j >> ${u(SH)}) % ${u(HS)};
@@ -305,38 +334,6 @@ ${splitPrologue(p.cache.segments, HS)}
   workgroupBarrier();
   if (pk == 0u && (j & ${u((1 << SH) - 1)}) == 0u) { sm[sid * ${u(HS)} + ph] = m; sl[sid * ${u(HS)} + ph] = l; }
   workgroupBarrier();
-  // f(h) = exp(m_sid(h) − M(h)) for this subgroup; the total sum Lt(h).
-  ${gs
-    .map(
-      (g) => `var f_${g} = vec4<f32>(0.0); var lt_${g} = vec4<f32>(0.0);
-  for (var c = 0u; c < 4u; c++) {
-    let h = ${u(4 * g)} + c;
-    var mm = NEGF;
-    for (var r = 0u; r < ${u(NSG)}; r++) { mm = max(mm, sm[r * ${u(HS)} + h]); }
-    var tot = 0.0;
-    for (var r = 0u; r < ${u(NSG)}; r++) { tot += sl[r * ${u(HS)} + h] * exp(sm[r * ${u(HS)} + h] - mm); }
-    f_${g}[c] = exp(sm[sid * ${u(HS)} + h] - mm);
-    lt_${g}[c] = tot;
-    if (sid == 0u && j == 0u) {
-      let hg = h0 + h;
-      if (hg < H) { let ri = pu(15u) + (t * H + hg) * SP + s; if (tot > 0.0) { PL[ri] = bitcast<u32>(mm + log(tot)); } else { PL[ri] = 0xff800000u; } }
-    }
-  }`,
-    )
-    .join('\n  ')}
-  for (var r = 0u; r < ${u(NSG)}; r++) {
-    if (sid == r) {
-      ${merge.join('\n      ')}
-    }
-    workgroupBarrier();
-  }
-  for (var i = lid; i < ${u(HS * L)}; i += ${u(NT)}) {
-    let hh = i / ${u(L)}; let c = i % ${u(L)}; let h = h0 + hh;
-    if (h < H) {
-      let tot = ${HG === 1 ? 'lt_0' : `select(lt_0, lt_1, hh >= 4u)`}[hh % 4u];
-      let v = qs[(hh / 4u) * ${u(L)} + c][hh % 4u];
-      PO[pu(14u) + ((t * H + h) * SP + s) * ${u(L)} + c] = select(0.0, v / tot, tot > 0.0);
-    }
-  }
+${registerMerge(p, merge)}
 }`;
 }

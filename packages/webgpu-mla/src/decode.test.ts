@@ -245,6 +245,7 @@ const direct: Direct[] = [
 ];
 
 const tiled = { allowSoftware: true, decodeKernel: 'tiled' } as const;
+
 // The flash kernel needs one subgroup size of at least 8 lanes (lavapipe: 8; NVIDIA: 32).
 const sizes = adapter?.subgroupSizes;
 const flashHere = adapter?.features.subgroups === true && sizes?.min === sizes?.max && (sizes?.min ?? 0) >= 8;
@@ -275,6 +276,34 @@ describe.skipIf(!adapter)('webgpu-mla decode kernel paths against float64 attent
       it(`${c.name} (${pname})`, () => checkDecode(d, c, 100 + i, kernel), 600_000);
     });
   }
+  it('flash kernel over a flat word array (no row arrays): 8 and 4 heads per workgroup, a split cache', async () => {
+    const wide: Direct = {
+      name: 'segmented 96+32',
+      H: 8,
+      L: 96,
+      R: 32,
+      kv: 'bf16',
+      page: 16,
+      lens: [500, 260],
+    };
+    for (const [flashHeads, c, maxSegmentBytes] of [
+      [8, direct[1]!, undefined],
+      [4, direct[3]!, undefined],
+      [4, wide, 16 * 16 * 128 * 2],
+    ] as const) {
+      const d = platformDescriptor({ allowSoftware: true, decodeKernel: 'flash', maxSegmentBytes });
+      extra.push(d);
+      const tuned = {
+        ...d,
+        create: async (o: Parameters<typeof d.create>[0]) => {
+          const b = await d.create(o);
+          b.setDecodeOptions({ flashRowArrays: false, flashHeads });
+          return b;
+        },
+      };
+      await checkDecode(tuned, { ...c, name: `${c.name}, flat words` }, 11, flashHere ? 'flash' : 'tiled');
+    }
+  }, 600_000);
   it('a cache split over several buffers: vector loads (every kernel) and element-wise loads', async () => {
     const seg = (maxSegmentBytes: number, decodeKernel: 'flash' | 'tiled' | 'compact') =>
       platformDescriptor({ allowSoftware: true, maxSegmentBytes, decodeKernel });

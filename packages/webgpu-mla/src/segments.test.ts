@@ -158,12 +158,16 @@ describe.skipIf(!adapter)('caches over many buffers', () => {
         );
         expect(() => b.setDecodeOptions({ flashSubgroups: 0 })).toThrow(/flashSubgroups/);
         expect(() => b.setDecodeOptions({ targetGroups: -1 })).toThrow(/targetGroups/);
+        expect(() => b.setDecodeOptions({ flashRowArrays: 1 as unknown as boolean })).toThrow(
+          /flashRowArrays: must be a boolean, got 1/,
+        );
         expect(b.decodeOptions()).toEqual({
           kernel: k,
           flashHeads: 0,
           flashKeys: 0,
           flashSubgroups: 2,
           flashPrefetch: false,
+          flashRowArrays: true,
           targetGroups: 0,
         });
         b.destroy();

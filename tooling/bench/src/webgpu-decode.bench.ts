@@ -1,16 +1,18 @@
 /**
  * @dcp/webgpu-mla: MLA decode attention bandwidth against a WGSL streaming ceiling, in one run.
  *
- * Ceiling: the faster of a vec4 stream copy (`streamCopy`) and the backend's scalar `add` over
- * 256 MiB tensors. Compute ceiling: an f32 vec4 FMA loop on a second device of the same adapter
- * (WGSL has no tensor cores and, on the H200, no f16: decode's dot products are f32 FMAs, so at
- * 16 heads and more they bound it before bandwidth does). Decode: `mlaDecode` over a bf16 paged
+ * Ceilings (`webgpu-ceilings.ts`, on a device of their own, same run): the copy ceiling is the
+ * best of `copyBufferToBuffer`, a WGSL vec4 copy and a WGSL vec4 add over 256 MiB buffers (bytes
+ * read + written); the read ceiling a WGSL read-only stream; the compute ceiling an f32 vec4 FMA
+ * loop (WGSL has no tensor cores and, on the H200, no f16: decode's dot products are f32 FMAs, so
+ * at 16 heads and more they bound it before bandwidth does). Decode: `mlaDecode` over a bf16 paged
  * latent cache (576-wide rows, 512 value columns, 64-token blocks, scattered block ids) of
  * random values, for 4-128 heads. Before timing, two tokens of each shape are checked against
- * float64 attention on the same data. Timing (the same for the ceiling): 0.4 s of
+ * float64 attention on the same data. Timing (the same for the ceilings): 0.4 s of
  * sustained calls first (the GPU clocks down between bursts), then 5 rounds of back-to-back calls
  * closed by one small download, median round. Prints µs, GB/s (cache bytes
- * read + queries + outputs), the ratio to the copy ceiling, TFLOP/s and the ratio to the FMA rate.
+ * read + queries + outputs), the ratios to the copy and read ceilings, TFLOP/s and the ratio to
+ * the FMA rate.
  *
  * Each shape runs the tiled kernel (baseline) and the streaming kernel under several tunings.
  *
@@ -22,6 +24,7 @@
 import { writeFileSync } from 'node:fs';
 import type { Tensor } from '@dcp/backend';
 import { type DecodeOptions, dawnGpu, platformDescriptor } from '@dcp/webgpu-mla';
+import { measureCeilings } from './webgpu-ceilings.js';
 
 const argv = process.argv.slice(2);
 const outFile = argv.includes('--out') ? argv[argv.indexOf('--out') + 1] : undefined;
@@ -30,7 +33,7 @@ const DV = 512;
 const PAGE = 64;
 
 // --dawn-flags a,b: Dawn instance flags (e.g. enable-dawn-features=disable_robustness);
-// --variants 'x;y': only the kernel variants of these names.
+// --variants 'x;y': only the kernel variants of these names; --shapes (below).
 const flagArg = argv.includes('--dawn-flags') ? argv[argv.indexOf('--dawn-flags') + 1]! : '';
 const dawnFlags = flagArg ? flagArg.split(',') : [];
 const only = argv.includes('--variants') ? argv[argv.indexOf('--variants') + 1]!.split(';') : null;
@@ -74,66 +77,6 @@ const say = (s: string) => {
   lines.push(s);
 };
 const fmt = (x: number) => (x < 10 ? x.toFixed(2) : x.toFixed(0));
-
-/** Raw adapter facts and the f32 FMA rate, on a second device of the same adapter. */
-async function fmaRate(): Promise<number> {
-  const gpu = await dawnGpu();
-  const a = await gpu!.requestAdapter({ powerPreference: 'high-performance' });
-  const info = a!.info as GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number };
-  say(`adapter features: ${[...a!.features].sort().join(' ')}`);
-  say(`subgroup sizes: ${info.subgroupMinSize}-${info.subgroupMaxSize}`);
-  const d = await a!.requestDevice();
-  const ITER = quick ? 64 : 4096;
-  const code = `@group(0) @binding(0) var<storage, read_write> o: array<vec4<f32>>;
-@compute @workgroup_size(256)
-fn main(@builtin(global_invocation_id) g: vec3<u32>, @builtin(num_workgroups) n: vec3<u32>) {
-  let i = g.x + g.y * n.x * 256u;
-  let k = vec4<f32>(f32(i & 7u) * 1e-3 + 0.999);
-  var a0 = vec4<f32>(f32(i)); var a1 = a0 + 1.0; var a2 = a0 + 2.0; var a3 = a0 + 3.0;
-  var a4 = a0 + 4.0; var a5 = a0 + 5.0; var a6 = a0 + 6.0; var a7 = a0 + 7.0;
-  for (var j = 0u; j < ${ITER}u; j++) {
-    a0 = fma(a0, k, k); a1 = fma(a1, k, k); a2 = fma(a2, k, k); a3 = fma(a3, k, k);
-    a4 = fma(a4, k, k); a5 = fma(a5, k, k); a6 = fma(a6, k, k); a7 = fma(a7, k, k);
-  }
-  o[i] = a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7;
-}`;
-  const pipeline = d.createComputePipeline({
-    layout: 'auto',
-    compute: { module: d.createShaderModule({ code }), entryPoint: 'main' },
-  });
-  const groups = quick ? 64 : 132 * 64;
-  const buf = d.createBuffer({ size: groups * 256 * 16, usage: 0x80 | 0x4 });
-  const read = d.createBuffer({ size: 16, usage: 0x1 | 0x8 });
-  const bind = d.createBindGroup({
-    layout: pipeline.getBindGroupLayout(0),
-    entries: [{ binding: 0, resource: { buffer: buf } }],
-  });
-  const runs = async (reps: number) => {
-    const enc = d.createCommandEncoder();
-    for (let r = 0; r < reps; r++) {
-      const pass = enc.beginComputePass();
-      pass.setPipeline(pipeline);
-      pass.setBindGroup(0, bind);
-      pass.dispatchWorkgroups(Math.min(groups, 65535), Math.ceil(groups / 65535));
-      pass.end();
-    }
-    enc.copyBufferToBuffer(buf, 0, read, 0, 16);
-    d.queue.submit([enc.finish()]);
-    await read.mapAsync(1);
-    read.unmap();
-  };
-  await runs(1);
-  const times: number[] = [];
-  for (let r = 0; r < 5; r++) {
-    const t0 = performance.now();
-    await runs(5);
-    times.push((performance.now() - t0) / 5 / 1000);
-  }
-  times.sort((x, y) => x - y);
-  const flops = groups * 256 * ITER * 8 * 4 * 2;
-  d.destroy();
-  return flops / times[2]! / 1e12;
-}
 
 /** Random bf16 words: two values per u32, magnitudes in [2^-7, 2), random signs. */
 function randomBf16Words(n: number, seed: number): Uint32Array {
@@ -211,44 +154,54 @@ say(`dawn flags: ${dawnFlags.join(' ') || '(none)'}`);
 say(
   `adapter: ${adapter.vendor} ${adapter.architecture} ${adapter.description} (software ${adapter.software}, shader-f16 ${adapter.features.shaderF16}, subgroups ${adapter.features.subgroups}, timestamp-query ${adapter.features.timestampQuery}, max binding ${(adapter.limits.maxStorageBufferBindingSize / 2 ** 20).toFixed(0)} MiB, workgroup memory ${adapter.limits.maxComputeWorkgroupStorageSize} B)`,
 );
-const fma = await fmaRate();
-say(`f32 FMA rate (vec4 fma chains, second device): ${fmt(fma)} TFLOP/s`);
-
-// Ceilings: a vec4 stream copy (one read + one write) and the backend's scalar `add` (two
-// reads + one write); the higher is the ceiling.
+// A Dawn instance of its own for the raw adapter facts and the ceilings (kept referenced: Dawn
+// tears its devices down when the instance is collected).
+const rawGpu = (await dawnGpu(dawnFlags))!;
+const rawAdapter = (await rawGpu.requestAdapter({ powerPreference: 'high-performance' }))!;
+const info = rawAdapter.info as GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number };
+say(`adapter features: ${[...rawAdapter.features].sort().join(' ')}`);
+say(`subgroup sizes: ${info.subgroupMinSize}-${info.subgroupMaxSize}`);
+const ceil = await measureCeilings(rawGpu, quick);
+const fma = ceil.fmaTflops;
+const ceiling = ceil.copy;
+say(`f32 FMA rate (vec4 fma chains, own device): ${fmt(fma)} TFLOP/s`);
+say(
+  `streaming over 256 MiB buffers (own device; GB/s read + written): copyBufferToBuffer ${fmt(ceil.copyEngine)}, WGSL vec4 copy ${fmt(ceil.wgslCopy)}, WGSL vec4 add ${fmt(ceil.wgslAdd)}; read-only WGSL stream ${fmt(ceil.wgslRead)} GB/s read`,
+);
+// The backend's own vec4 copy through its launch path (for comparison with the raw one).
 const n = quick ? 1 << 20 : 64 << 20;
 const va = b.alloc([n], 'f32');
-const vb = b.alloc([n], 'f32');
 const vc = b.alloc([n], 'f32');
 b.fill(va, 1);
-b.fill(vb, 2);
 const tiny = b.alloc([1], 'f32');
 const tCopy = await timeIt(() => b.streamCopy(va, vc), tiny);
-const copyRate = (2 * n * 4) / tCopy / 1e9;
-const tAdd = await timeIt(() => b.add(va, vb, vc), tiny);
-const addRate = (3 * n * 4) / tAdd / 1e9;
-const ceiling = Math.max(copyRate, addRate);
-say(`vec4 stream copy: ${(n * 4) / 2 ** 20} MiB, ${(tCopy * 1e6).toFixed(1)} µs, ${fmt(copyRate)} GB/s`);
-say(`scalar add: ${(n * 4) / 2 ** 20} MiB per operand, ${(tAdd * 1e6).toFixed(1)} µs, ${fmt(addRate)} GB/s`);
-say(`ceiling: ${fmt(ceiling)} GB/s`);
-for (const t of [va, vb, vc]) b.dispose(t);
+say(`backend streamCopy: ${fmt((2 * n * 4) / tCopy / 1e9)} GB/s`);
+say(`copy ceiling (best of the three copies): ${fmt(ceiling)} GB/s; read ceiling ${fmt(ceil.wgslRead)} GB/s`);
+for (const t of [va, vc]) b.dispose(t);
 
-const shapes: [number, number, number][] = quick
-  ? [
-      [4, 2, 512],
-      [16, 1, 512],
-      [16, 4, 256],
-    ]
-  : [
-      [4, 64, 8192],
-      [4, 128, 4096],
-      [8, 64, 8192],
-      [16, 1, 65536],
-      [16, 32, 16384],
-      [16, 64, 8192],
-      [16, 128, 4096],
-      [128, 32, 4096],
-    ];
+// --shapes 4x64x8192,16x1x65536: only these (heads x batch x seq len).
+const shapeArg = argv.includes('--shapes') ? argv[argv.indexOf('--shapes') + 1]! : '';
+const picked = shapeArg
+  ? shapeArg.split(',').map((x) => x.split('x').map(Number) as [number, number, number])
+  : null;
+const shapes: [number, number, number][] =
+  picked ??
+  (quick
+    ? [
+        [4, 2, 512],
+        [16, 1, 512],
+        [16, 4, 256],
+      ]
+    : [
+        [4, 64, 8192],
+        [4, 128, 4096],
+        [8, 64, 8192],
+        [16, 1, 65536],
+        [16, 32, 16384],
+        [16, 64, 8192],
+        [16, 128, 4096],
+        [128, 32, 4096],
+      ]);
 /**
  * The kernels timed on each shape: the tiled kernel first (the baseline of the "vs tiled" column),
  * then the streaming kernel with its defaults and with one tuning knob changed at a time.
@@ -260,14 +213,15 @@ function variants(H: number): { name: string; options: Partial<DecodeOptions> }[
     flashKeys: 0,
     flashSubgroups: 2,
     flashPrefetch: false,
+    flashRowArrays: true,
     targetGroups: 0,
   } as const;
   const list: { name: string; options: Partial<DecodeOptions> }[] = [
     { name: 'tiled', options: { kernel: 'tiled', targetGroups: 0 } },
     { name: 'auto', options: { ...flash, kernel: 'auto' } },
     { name: 'flash', options: flash },
+    { name: 'flash flat rows', options: { ...flash, flashRowArrays: false } },
     { name: 'flash 4 subgroups', options: { ...flash, flashSubgroups: 4 } },
-    { name: 'flash 256 groups', options: { ...flash, targetGroups: 256 } },
     { name: 'flash 1024 groups', options: { ...flash, targetGroups: 1024 } },
     { name: 'flash keys 4', options: { ...flash, flashKeys: 4 } },
     { name: 'flash prefetch', options: { ...flash, flashPrefetch: true } },
@@ -333,7 +287,7 @@ for (const [H, B, S] of shapes) {
     const gbs = bytes / t / 1e9;
     const tflops = (2 * B * S * H * (LATENT + DV)) / t / 1e12;
     rowsOut.push(
-      `| ${v.name} (${ran}) | ${H} | ${B} | ${S} | ${((numBlocks * PAGE * LATENT * 2) / 2 ** 20).toFixed(0)} | ${(t * 1e6).toFixed(1)} | ${fmt(gbs)} | ${((100 * gbs) / ceiling).toFixed(1)} % | ${tflops.toFixed(1)} | ${((100 * tflops) / fma).toFixed(0)} % | ${(tiledT / t).toFixed(2)}× | ${worst.toExponential(1)} |`,
+      `| ${v.name} (${ran}) | ${H} | ${B} | ${S} | ${((numBlocks * PAGE * LATENT * 2) / 2 ** 20).toFixed(0)} | ${(t * 1e6).toFixed(1)} | ${fmt(gbs)} | ${((100 * gbs) / ceiling).toFixed(1)} % | ${((100 * gbs) / ceil.wgslRead).toFixed(1)} % | ${tflops.toFixed(1)} | ${((100 * tflops) / fma).toFixed(0)} % | ${(tiledT / t).toFixed(2)}× | ${worst.toExponential(1)} |`,
     );
     console.log(rowsOut[rowsOut.length - 1]);
   }
@@ -347,9 +301,9 @@ say(
 );
 say('');
 say(
-  '| kernel (ran) | heads | batch | seq len | cache MiB | µs | GB/s | of copy ceiling | TFLOP/s | of FMA rate | speed vs tiled | error |',
+  '| kernel (ran) | heads | batch | seq len | cache MiB | µs | GB/s | of copy ceiling | of read ceiling | TFLOP/s | of FMA rate | speed vs tiled | error |',
 );
-say('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+say('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
 for (const r of rowsOut) say(r);
 for (const w of wrong) say(`WRONG: ${w}`);
 if (outFile) writeFileSync(outFile, `${lines.join('\n')}\n`);
