@@ -30,12 +30,6 @@ export interface FlashPlan {
   K: number;
   /** Load the next step's rows before this step's arithmetic (twice the row registers). */
   pf: boolean;
-  /**
-   * The cache bound as rows of NW × S words (`array<array<array<u32, S>, NW>>`): a row's loads
-   * then differ only by constant offsets, and bounds checks (robust access) clamp the row once
-   * instead of every word. Needs whole rows of whole lane words (`rowArraysFit`).
-   */
-  r3: boolean;
   W: number;
   L: number;
   cache: CacheLayout;
@@ -55,7 +49,7 @@ export function makeFlashPlan(
   L: number,
   cache: CacheLayout,
   qDtype: FlashPlan['qDtype'],
-  opts: { k?: number; nsg?: number; pf?: boolean; r3?: boolean } = {},
+  opts: { k?: number; nsg?: number; pf?: boolean } = {},
 ): FlashPlan {
   const K = Math.max(1, Math.min(opts.k ?? 8, S / hs));
   return {
@@ -64,7 +58,6 @@ export function makeFlashPlan(
     HS: hs,
     K,
     pf: opts.pf ?? false,
-    r3: opts.r3 ?? false,
     W,
     L,
     cache,
@@ -88,22 +81,9 @@ function elem(p: FlashPlan, x: string, i: number): string {
   return `unpack2x16float(${x})[${i}]`;
 }
 
-/**
- * Whether a cache of `W`-element rows can be bound as rows of lane words (`FlashPlan.r3`) for
- * subgroups of `S` lanes: each buffer and the tensor's start hold whole rows, a row whole words.
- */
-export function rowArraysFit(cache: CacheLayout, W: number, offset: number, S: number): boolean {
-  const per = cache.dtype === 'f32' ? 1 : 2;
-  const WW = W / per;
-  const segWords = cache.segUnits * 4;
-  return cache.fast && WW % S === 0 && offset % W === 0 && (cache.segments === 1 || segWords % WW === 0);
-}
-
 function cacheDecls(p: FlashPlan): string {
-  const { WW } = words(p);
-  const t = p.r3 ? `array<array<array<u32, ${p.S}>, ${WW / p.S}>>` : 'array<u32>';
   return range(p.cache.segments)
-    .map((s) => `@group(0) @binding(${7 + s}) var<storage, read> C_${s}: ${t};`)
+    .map((s) => `@group(0) @binding(${7 + s}) var<storage, read> C_${s}: array<u32>;`)
     .join('\n');
 }
 
@@ -166,16 +146,15 @@ export function flashWgsl(p: FlashPlan): string {
       ${ks
         .map(
           (x) =>
-            `nb_${x} = 0u; if (${k} + ${u(x)} < end) { let rr = kr + ${u(x)}; var bi = kq; var bo = rr; if (rr >= BS) { bi = kq + rr / BS; bo = rr % BS; } nb_${x} = cb + ${p.r3 ? 'u32(max(BT[btb + bi], 0)) * BS + bo' : `(u32(max(BT[btb + bi], 0)) * BS + bo) * ${u(WW)}`}; }`,
+            `nb_${x} = 0u; if (${k} + ${u(x)} < end) { let rr = kr + ${u(x)}; var bi = kq; var bo = rr; if (rr >= BS) { bi = kq + rr / BS; bo = rr % BS; } nb_${x} = cb + (u32(max(BT[btb + bi], 0)) * BS + bo) * ${u(WW)}; }`,
         )
         .join('\n      ')} }`;
   // Loads the rows of the keys at `k`, … from bases `<b>_<k>` into `<x>_<k>_<w>` (assigned). A row
   // never crosses buffers, so a split cache picks the buffer once per row (one switch per key).
   const segs = p.cache.segments;
-  // Units of a buffer: rows (r3: bases are row indices) or words.
-  const segSize = p.r3 ? (p.cache.segUnits * 4) / WW : p.cache.segUnits * 4;
+  const segSize = p.cache.segUnits * 4; // words of a buffer
   // The index (with brackets) of lane j's word w of the row at base `b`.
-  const at = (b: string, w: number) => (p.r3 ? `[${b}][${u(w)}][j]` : `[${b} + j + ${u(S * w)}]`);
+  const at = (b: string, w: number) => `[${b} + j + ${u(S * w)}]`;
   const rowLoads = (kk: number, b: string, x: string, buf: string) =>
     ws
       .map((w) => {
@@ -296,7 +275,7 @@ ${splitPrologue(p.cache.segments, HS)}
   let start = s * pu(6u);
   let end = min(start + pu(6u), min(inf.y, MB * BS));
   let scale = bitcast<f32>(pu(8u));
-  let cb = pu(10u) / ${u(p.r3 ? p.W : EPV)}; let btb = pu(11u) + row * MB;
+  let cb = pu(10u) / ${u(EPV)}; let btb = pu(11u) + row * MB;
   ${queryLoads(p, NT, NWS)}
   workgroupBarrier();
   // The lane's pair (k, h) of the butterfly, its head's running max and its pair's running sum.

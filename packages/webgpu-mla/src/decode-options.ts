@@ -25,11 +25,6 @@ export interface DecodeOptions {
   /** Flash: load the next step's rows before this step's arithmetic (twice the row registers). */
   flashPrefetch: boolean;
   /**
-   * Flash: bind the cache as rows of lane words where rows allow (row-aligned tensor, whole
-   * rows per buffer), so bounds checks clamp once per row rather than per load. Default true.
-   */
-  flashRowArrays: boolean;
-  /**
    * Workgroups to aim for when splitting the keys (0: the device default, 512 on GPUs). More
    * splits mean more waves of workgroups (a smaller idle tail) and a larger merge.
    */
@@ -44,7 +39,6 @@ export function defaultDecodeOptions(kernel: DecodeOptions['kernel'] = 'auto'): 
     flashKeys: 0,
     flashSubgroups: 2,
     flashPrefetch: false,
-    flashRowArrays: true,
     targetGroups: 0,
   };
 }
@@ -62,7 +56,6 @@ export function checkDecodeOptions(d: DecodeOptions): void {
   if (!(Number.isInteger(d.flashSubgroups) && d.flashSubgroups >= 1 && d.flashSubgroups <= 8))
     bad('flashSubgroups', d.flashSubgroups, 'must be an integer in [1, 8]');
   if (typeof d.flashPrefetch !== 'boolean') bad('flashPrefetch', d.flashPrefetch, 'must be a boolean');
-  if (typeof d.flashRowArrays !== 'boolean') bad('flashRowArrays', d.flashRowArrays, 'must be a boolean');
   if (!(Number.isInteger(d.targetGroups) && d.targetGroups >= 0 && d.targetGroups <= 65536))
     bad('targetGroups', d.targetGroups, 'must be an integer in [0, 65536]');
 }

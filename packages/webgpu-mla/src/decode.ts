@@ -13,14 +13,7 @@
  * A second pass merges the splits with their LSEs. WGSL: `decode-kernel.ts`.
  */
 import type { DecodeMeta, Tensor } from '@dcp/backend';
-import {
-  type FlashPlan,
-  flashFits,
-  flashSharedBytes,
-  flashWgsl,
-  makeFlashPlan,
-  rowArraysFit,
-} from './decode-flash.js';
+import { type FlashPlan, flashFits, flashSharedBytes, flashWgsl, makeFlashPlan } from './decode-flash.js';
 import { type CacheLayout, type DecodePlan, decodeWgsl, makePlan, sharedBytes } from './decode-kernel.js';
 import type { DecodeKernelRun, DecodeOptions } from './decode-options.js';
 import { need } from './dense.js';
@@ -47,7 +40,6 @@ function choosePlan(
   qDtype: DecodePlan['qDtype'],
   d: DecodeOptions,
   n: number,
-  cacheOffset: number,
 ): SplitPlan {
   const max = o.gpu.maxWorkgroupStorage;
   const info = (o.gpu.device as { adapterInfo?: { subgroupMinSize?: number; subgroupMaxSize?: number } })
@@ -63,7 +55,6 @@ function choosePlan(
         k: d.flashKeys || undefined,
         nsg: d.flashSubgroups,
         pf: d.flashPrefetch,
-        r3: d.flashRowArrays && rowArraysFit(cache, W, cacheOffset, sg),
       };
       const hs = d.flashHeads || 4;
       let plan = makeFlashPlan(hs, sg, W, L, cache, qDtype, opts);
@@ -249,17 +240,7 @@ export function mlaDecode(
   if (n === 0 || H === 0) return null;
   need(q.dtype !== 'i32', 'mlaDecode q: must be a float tensor');
   const mb = bt.shape[1]!;
-  const plan = choosePlan(
-    H,
-    W,
-    L,
-    o,
-    cacheLayout(cache, W),
-    q.dtype as DecodePlan['qDtype'],
-    d,
-    n,
-    cache.offset,
-  );
+  const plan = choosePlan(H, W, L, o, cacheLayout(cache, W), q.dtype as DecodePlan['qDtype'], d, n);
   const nhc = Math.ceil(H / plan.heads);
   const maxKeys = Math.max(1, mb * B);
   const tiles = Math.ceil(maxKeys / plan.keysPerStep);

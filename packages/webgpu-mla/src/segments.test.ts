@@ -158,8 +158,8 @@ describe.skipIf(!adapter)('caches over many buffers', () => {
         );
         expect(() => b.setDecodeOptions({ flashSubgroups: 0 })).toThrow(/flashSubgroups/);
         expect(() => b.setDecodeOptions({ targetGroups: -1 })).toThrow(/targetGroups/);
-        expect(() => b.setDecodeOptions({ flashRowArrays: 1 as unknown as boolean })).toThrow(
-          /flashRowArrays: must be a boolean, got 1/,
+        expect(() => b.setDecodeOptions({ flashPrefetch: 1 as unknown as boolean })).toThrow(
+          /flashPrefetch: must be a boolean, got 1/,
         );
         expect(b.decodeOptions()).toEqual({
           kernel: k,
@@ -167,7 +167,6 @@ describe.skipIf(!adapter)('caches over many buffers', () => {
           flashKeys: 0,
           flashSubgroups: 2,
           flashPrefetch: false,
-          flashRowArrays: true,
           targetGroups: 0,
         });
         b.destroy();

@@ -213,14 +213,12 @@ function variants(H: number): { name: string; options: Partial<DecodeOptions> }[
     flashKeys: 0,
     flashSubgroups: 2,
     flashPrefetch: false,
-    flashRowArrays: true,
     targetGroups: 0,
   } as const;
   const list: { name: string; options: Partial<DecodeOptions> }[] = [
     { name: 'tiled', options: { kernel: 'tiled', targetGroups: 0 } },
     { name: 'auto', options: { ...flash, kernel: 'auto' } },
     { name: 'flash', options: flash },
-    { name: 'flash flat rows', options: { ...flash, flashRowArrays: false } },
     { name: 'flash 4 subgroups', options: { ...flash, flashSubgroups: 4 } },
     { name: 'flash 1024 groups', options: { ...flash, targetGroups: 1024 } },
     { name: 'flash keys 4', options: { ...flash, flashKeys: 4 } },
