@@ -252,7 +252,7 @@ export function webgpuMlaDescriptor(opts: WebgpuMlaOptions): Omit<
     if (!adapter) throw new Error(`no WebGPU adapter${opts.noAdapterHint ? ` (${opts.noAdapterHint})` : ''}`);
     const summary = describeAdapter(adapter);
     const dev = await requestDevice(adapter);
-    return { gpu: createGpu(dev, summary.software, gpu), adapter: summary };
+    return { gpu: createGpu(dev, summary, gpu), adapter: summary };
   };
   const get = () => {
     device ??= open();

@@ -42,14 +42,13 @@ function choosePlan(
   n: number,
 ): SplitPlan {
   const max = o.gpu.maxWorkgroupStorage;
-  const info = (o.gpu.device as { adapterInfo?: { subgroupMinSize?: number; subgroupMaxSize?: number } })
-    .adapterInfo;
   const kernel = d.kernel === 'auto' ? autoKernel(o, H, n) : d.kernel;
   // Element-wise rows (odd widths: test models) take the compact kernel: the others inline
   // dozens of row loads, each a loop (and a switch over the buffers of a split cache).
   const compact = kernel === 'compact' || !cache.fast;
-  const sg = info?.subgroupMinSize;
-  if (kernel === 'flash' && !compact && o.gpu.subgroups && sg !== undefined && sg === info?.subgroupMaxSize) {
+  const { min: sgMin, max: sgMax } = o.gpu.subgroupSizes;
+  const sg = sgMin > 0 ? sgMin : undefined;
+  if (kernel === 'flash' && !compact && o.gpu.subgroups && sg !== undefined && sg === sgMax) {
     if (flashFits(cache, L, sg)) {
       const opts = {
         k: d.flashKeys || undefined,

@@ -31,6 +31,8 @@ export interface Gpu {
   readonly targetGroups: number;
   /** A software adapter (lavapipe, SwiftShader): kernels are compiled for CPU threads. */
   readonly software: boolean;
+  /** The adapter's subgroup sizes (0 where it reports none), from its summary (`describeAdapter`). */
+  readonly subgroupSizes: { readonly min: number; readonly max: number };
   readonly pipelines: Map<string, GPUComputePipeline>;
   /** Host caches of the kernel launcher (`run.ts`): pipelines by structural key, layouts, bind groups. */
   readonly host: HostCache;
@@ -60,7 +62,12 @@ export interface Gpu {
  * Wraps a device created with the limits the kernels need. `instance` is the `GPU` object the
  * device came from: it is kept reachable for as long as the device is used (see `Gpu.instance`).
  */
-export function createGpu(device: GPUDevice, software: boolean, instance: unknown): Gpu {
+export function createGpu(
+  device: GPUDevice,
+  adapter: { software: boolean; subgroupSizes: { min: number; max: number } },
+  instance: unknown,
+): Gpu {
+  const { software } = adapter;
   const gpu: Gpu = {
     device,
     instance,
@@ -68,6 +75,7 @@ export function createGpu(device: GPUDevice, software: boolean, instance: unknow
     maxWorkgroupStorage: device.limits.maxComputeWorkgroupStorageSize,
     targetGroups: software ? 8 : 512,
     software,
+    subgroupSizes: { ...adapter.subgroupSizes },
     subgroups: device.features.has('subgroups'),
     pipelines: new Map(),
     host: { kernels: new Map(), layouts: new Map(), groups: new Map(), ids: new WeakMap(), nextId: 1 },

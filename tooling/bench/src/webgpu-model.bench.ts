@@ -16,6 +16,7 @@
  *
  * Run: pnpm --filter @dcp/webgpu-mla run build &&
  *   pnpm --dir tooling/bench exec tsx src/webgpu-model.bench.ts [--quick] [--out FILE.md] [--budget S]
+ *   [--host-cache off] (the kernel launcher without its host caches: run both to compare)
  * (node --expose-gc lets it free the weight-loading arrays before timing.)
  * Without a GPU it needs lavapipe (VK_ICD_FILENAMES) and uses --quick (the `tiny` preset).
  */
@@ -35,7 +36,9 @@ const started = performance.now();
 const budget = Number(flag('--budget') ?? 400) * 1000; // sections past this are skipped
 const left = () => budget - (performance.now() - started);
 
-const descriptor = platformDescriptor({ allowSoftware: true });
+// --host-cache off: the launcher without its host caches (the baseline of that optimisation).
+const hostCache = flag('--host-cache') !== 'off';
+const descriptor = platformDescriptor({ allowSoftware: true, hostCache });
 const adapter = await descriptor.probe();
 const quick = argv.includes('--quick') || adapter.software;
 const b = await descriptor.create({ config: undefined as never });
@@ -498,7 +501,7 @@ function decodeBytes(c: ModelConfig, layers: number, B: number): number {
 
 say('');
 say(
-  `Model: DeepseekV2Model over webgpu-mla, ${quick ? 'tiny' : 'deepseek-v2-lite'} shapes, bf16, tp1, decode at context ${CTX}, prefill of ${PROMPT} tokens.`,
+  `Model: DeepseekV2Model over webgpu-mla, ${quick ? 'tiny' : 'deepseek-v2-lite'} shapes, bf16, tp1, decode at context ${CTX}, prefill of ${PROMPT} tokens; host launch caches ${hostCache ? 'on' : 'off'}.`,
 );
 const source = reusedDummy(0);
 const L1 = 1;
