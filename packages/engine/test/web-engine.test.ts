@@ -4,10 +4,10 @@
  * checkpoint fetched over HTTP Range requests and `cpu-mla` on every rank. Its tokens must equal
  * the Node engine's in the same layout; failures must end requests, not hang them.
  */
-import { readFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { importsOf } from '@dcp/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEngine } from '../dist/node.js';
 import { buildWebRank, createWebEngine, resolveWebModel } from '../dist/web/index.js';
@@ -179,15 +179,6 @@ describe('createWebEngine on stand-in workers', () => {
     await expect(createWebEngine(config, { workerUrl: 'w.js' })).rejects.toThrow(/no Web Workers/);
   });
 });
-
-/** Every module specifier a built file imports, following its relative chunks. */
-function importsOf(url: URL, seen = new Set<string>()): string[] {
-  if (seen.has(url.href)) return [];
-  seen.add(url.href);
-  const text = readFileSync(url, 'utf8');
-  const specs = [...text.matchAll(/(?:from|import)\s*\(?\s*["']([^"']+)["']/g)].map((m) => m[1]!);
-  return specs.flatMap((s) => (s.startsWith('.') ? [s, ...importsOf(new URL(s, url), seen)] : [s]));
-}
 
 describe('the web entry', () => {
   it('imports no Node built-in (and no Node-only package), following its chunks', () => {

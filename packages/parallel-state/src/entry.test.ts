@@ -1,15 +1,6 @@
-import { readFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
+import { importsOf } from '@dcp/testkit';
 import { describe, expect, it } from 'vitest';
-
-/** Every module specifier imported by a built file and, recursively, by the chunks it imports. */
-function importsOf(url: URL, seen = new Set<string>()): string[] {
-  if (seen.has(url.href)) return [];
-  seen.add(url.href);
-  const text = readFileSync(url, 'utf8');
-  const specs = [...text.matchAll(/(?:from|import)\s*\(?\s*["']([^"']+)["']/g)].map((m) => m[1]!);
-  return specs.flatMap((s) => (s.startsWith('.') ? [s, ...importsOf(new URL(s, url), seen)] : [s]));
-}
 
 describe('package entries', () => {
   it('the main entry (and its chunks) imports no Node built-in', () => {

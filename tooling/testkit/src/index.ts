@@ -36,3 +36,16 @@ export function runReadmeExample(pkgDir: string, lang = 'js'): ReadmeRun {
   });
   return { readme, code, out };
 }
+
+/**
+ * Every module specifier a built ES module file imports (static `from`/`import`, and dynamic
+ * `import(…)` of a string), following its relative imports (chunks) recursively; relative ones
+ * are listed too. For checks such as "this entry reaches no Node built-in".
+ */
+export function importsOf(url: URL, seen = new Set<string>()): string[] {
+  if (seen.has(url.href)) return [];
+  seen.add(url.href);
+  const text = readFileSync(url, 'utf8');
+  const specs = [...text.matchAll(/(?:from|import)\s*\(?\s*["']([^"']+)["']/g)].map((m) => m[1]!);
+  return specs.flatMap((s) => (s.startsWith('.') ? [s, ...importsOf(new URL(s, url), seen)] : [s]));
+}
