@@ -14,7 +14,6 @@
  * A workgroup is several subgroups over interleaved key groups of the same split; they merge
  * their states (max, sum, accumulators) through workgroup memory at the end.
  */
-
 import { queryLoads, registerMerge, words } from './decode-flash-io.js';
 import type { CacheLayout } from './decode-kernel.js';
 import { splitPrelude, splitPrologue } from './decode-prelude.js';
@@ -52,17 +51,7 @@ export function makeFlashPlan(
   opts: { k?: number; nsg?: number; pf?: boolean } = {},
 ): FlashPlan {
   const K = Math.max(1, Math.min(opts.k ?? 8, S / hs));
-  return {
-    S,
-    NSG: opts.nsg ?? 2,
-    HS: hs,
-    K,
-    pf: opts.pf ?? false,
-    W,
-    L,
-    cache,
-    qDtype,
-  };
+  return { S, NSG: opts.nsg ?? 2, HS: hs, K, pf: opts.pf ?? false, W, L, cache, qDtype };
 }
 
 /** Workgroup memory of a plan in bytes (queries, reused as the merge buffer; states). */
