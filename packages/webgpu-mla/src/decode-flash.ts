@@ -17,7 +17,7 @@
 import { queryLoads, registerMerge, words } from './decode-flash-io.js';
 import type { CacheLayout } from './decode-kernel.js';
 import { splitPrelude, splitPrologue } from './decode-prelude.js';
-import { range, u } from './decode-scores.js';
+import { range, transposingButterfly, u } from './decode-scores.js';
 
 /** Sizes of one streaming kernel. */
 export interface FlashPlan {
@@ -81,30 +81,9 @@ function cacheDecls(p: FlashPlan): string {
  * leaving the full score of pair v = k·HS + h in `sc` on the lanes j with j >> SH == v.
  */
 function butterfly(p: FlashPlan): string {
-  const out: string[] = [];
-  let vals = range(p.K).flatMap((k) => range(p.HS).map((h) => `s_${k}_${h >> 2}[${h & 3}]`));
-  let step = 0;
-  for (let o = p.S / 2; o >= 1; o /= 2, step++) {
-    if (vals.length > 1) {
-      const half = vals.length / 2;
-      out.push(`let up${step} = (j & ${u(o)}) != 0u;`);
-      const next: string[] = [];
-      for (let i = 0; i < half; i++) {
-        const a = vals[i]!;
-        const b = vals[i + half]!;
-        out.push(
-          `let t${step}_${i} = select(${a}, ${b}, up${step}) + subgroupShuffleXor(select(${b}, ${a}, up${step}), ${u(o)});`,
-        );
-        next.push(`t${step}_${i}`);
-      }
-      vals = next;
-    } else {
-      out.push(`let t${step}_0 = ${vals[0]} + subgroupShuffleXor(${vals[0]}, ${u(o)});`);
-      vals = [`t${step}_0`];
-    }
-  }
-  out.push(`let sc = ${vals[0]};`);
-  return out.join('\n      ');
+  const vals = range(p.K).flatMap((k) => range(p.HS).map((h) => `s_${k}_${h >> 2}[${h & 3}]`));
+  const { lines, sums } = transposingButterfly(vals, p.S / 2);
+  return [...lines, `let sc = ${sums[0]};`].join('\n      ');
 }
 
 /** The kernel. */

@@ -13,6 +13,45 @@ const LANES = ['x', 'y', 'z', 'w'];
 /** Component `i` (0..7) of a `Ch`. */
 export const el = (v: string, i: number) => `${v}.${i < 4 ? 'a' : 'b'}.${LANES[i % 4]}`;
 
+/**
+ * WGSL of a transposing subgroup butterfly over `vals` (WGSL expressions, a power-of-two count)
+ * across lane offsets `top`, `top`/2, …, 1. While a lane holds several values, each level keeps
+ * half of them (the upper half where the lane's offset bit is set) plus its partner's same half,
+ * so the count halves with no value sent twice; once one is left, levels are plain sums. Returns
+ * the lines, the sums each lane ends with, the halving levels (offset `o`, values kept `half`;
+ * `up<o>` says which half a lane kept) and the mask of the plain-sum offsets.
+ */
+export function transposingButterfly(
+  vals: string[],
+  top: number,
+): { lines: string[]; sums: string[]; halvings: { o: number; half: number }[]; mask: number } {
+  const lines: string[] = [];
+  const halvings: { o: number; half: number }[] = [];
+  let mask = 0;
+  for (let o = top; o >= 1; o /= 2) {
+    if (vals.length > 1) {
+      const half = vals.length / 2;
+      lines.push(`let up${o} = (j & ${u(o)}) != 0u;`);
+      const next: string[] = [];
+      for (let i = 0; i < half; i++) {
+        const a = vals[i]!;
+        const b = vals[i + half]!;
+        lines.push(
+          `let t${o}_${i} = select(${a}, ${b}, up${o}) + subgroupShuffleXor(select(${b}, ${a}, up${o}), ${u(o)});`,
+        );
+        next.push(`t${o}_${i}`);
+      }
+      halvings.push({ o, half });
+      vals = next;
+    } else {
+      lines.push(`let t${o}_0 = ${vals[0]} + subgroupShuffleXor(${vals[0]}, ${u(o)});`);
+      vals = [`t${o}_0`];
+      mask |= o;
+    }
+  }
+  return { lines, sums: vals, halvings, mask };
+}
+
 /** Key `kl` of the tile: `ok_<n>`, `b_<n>` (row base) and its `kb` entry (written by `writer`). */
 function keyBase(n: string, kl: string, writer: string): string {
   return `let kl_${n} = ${kl}; let ok_${n} = kl_${n} < cnt; var b_${n} = 0u;
@@ -113,32 +152,16 @@ export function scoresSubgroup(p: DecodePlan): string {
     }
     out.push('      }');
   }
-  // Transposing butterfly across the LPR lanes of a key row.
-  let vals = gs.flatMap((g) => ks.map((k) => `s_${g}_${k}`));
-  let mask = 0;
+  // Transposing butterfly across the LPR lanes of a key row; st0: the lane's first kept slot.
+  const bf = transposingButterfly(
+    gs.flatMap((g) => ks.map((k) => `s_${g}_${k}`)),
+    LPR / 2,
+  );
+  out.push(...bf.lines.map((l) => `      ${l}`));
   out.push('      var st0 = 0u;');
-  for (let o = LPR / 2; o >= 1; o /= 2) {
-    if (vals.length > 1) {
-      const half = vals.length / 2;
-      out.push(`      let up${o} = (j & ${u(o)}) != 0u;`);
-      const next: string[] = [];
-      for (let i = 0; i < half; i++) {
-        const a = vals[i]!;
-        const b = vals[i + half]!;
-        out.push(
-          `      let t${o}_${i} = select(${a}, ${b}, up${o}) + subgroupShuffleXor(select(${b}, ${a}, up${o}), ${u(o)});`,
-        );
-        next.push(`t${o}_${i}`);
-      }
-      out.push(`      if (up${o}) { st0 += ${u(half)}; }`);
-      vals = next;
-    } else {
-      out.push(`      let t${o}_0 = ${vals[0]} + subgroupShuffleXor(${vals[0]}, ${u(o)});`);
-      vals = [`t${o}_0`];
-      mask |= o;
-    }
-  }
-  const writes = vals.map(
+  for (const { o, half } of bf.halvings) out.push(`      if (up${o}) { st0 += ${u(half)}; }`);
+  const { mask } = bf;
+  const writes = bf.sums.map(
     (v, i) =>
       `{ let ix = st0 + ${u(i)}; let kl = kg + ${u(NG)} * (ix % ${u(KPL)}); if (kl < cnt) { ps[kl * ${u(HG)} + hh * ${u(GL)} + ix / ${u(KPL)}] = ${v}; } }`,
   );
