@@ -6,8 +6,10 @@
 import type { BackendRegistry } from '@dcp/backend';
 import { registerWithGpu, webgpuMlaDescriptor } from './backend.js';
 import type { RegisterOptions } from './index.js';
+import { pinnedGpu } from './pci-select.js';
 
 export * from './index.js';
+export { deviceSelectLayer, driPrimeTag } from './pci-select.js';
 
 const NODE_HINT =
   'Dawn found no adapter: on Linux it needs a Vulkan driver (a GPU driver, or Mesa 25 lavapipe via VK_ICD_FILENAMES — see .ci/deps/webgpu.sh)';
@@ -16,6 +18,18 @@ const NODE_HINT =
 export interface NodeRegisterOptions extends RegisterOptions {
   /** Flags for Dawn's `create()`, e.g. `['backend=vulkan']`. */
   dawnFlags?: string[];
+  /**
+   * The GPU to use, by PCI bus ID (`0000:19:00.0`, as `nvidia-smi --query-gpu=pci.bus_id` prints
+   * it), where several GPUs share a name (Dawn alone always returns the first of them). Needs
+   * Mesa's Vulkan device-select layer (`mesa-vulkan-drivers`, Mesa 25 tested); from a worker
+   * thread, one started with `env: SHARE_ENV`. See `pci-select.ts`.
+   */
+  pciBusId?: string;
+  /**
+   * An `Int32Array` over a `SharedArrayBuffer` (initially 0) given to every thread of the process
+   * that sets `pciBusId`: the adapter requests take turns (they set a process-wide variable).
+   */
+  adapterLock?: Int32Array;
 }
 
 /** A `GPU` from Dawn, or null when the `webgpu` package cannot load here. */
@@ -31,13 +45,14 @@ export async function dawnGpu(flags: string[] = []): Promise<GPU | null> {
 }
 
 function withDawn(o: NodeRegisterOptions) {
-  const { dawnFlags, ...rest } = o;
+  const { dawnFlags, pciBusId, adapterLock, ...rest } = o;
   let gpu: Promise<GPU | null> | null = null;
-  return {
-    noAdapterHint: NODE_HINT,
-    ...rest,
-    requestGpu: o.requestGpu ?? (() => (gpu ??= dawnGpu(dawnFlags))),
+  const base = o.requestGpu ?? (() => (gpu ??= dawnGpu(dawnFlags)));
+  const pin = async () => {
+    const g = await base();
+    return g && pciBusId !== undefined ? pinnedGpu(g, pciBusId, adapterLock) : g;
   };
+  return { noAdapterHint: NODE_HINT, ...rest, requestGpu: pciBusId === undefined ? base : pin };
 }
 
 /** The descriptor with Dawn's GPU. */
