@@ -57,6 +57,12 @@ describe('parseCliArgs', () => {
       'cpu-mla',
       '--skip-tokenizer-init',
     ]);
+    const gpus = parseCliArgs([
+      '--attention-backend',
+      'webgpu-mla',
+      '--webgpu-devices',
+      '0000:06:00.0,0000:07:00.0',
+    ]);
     expect(c).toEqual({
       model: 'some/model',
       parallel: { tp: 4, pp: 2, dcp: 2, cpKvCacheInterleaveSize: 8, dcpCommBackend: 'a2a' },
@@ -71,8 +77,10 @@ describe('parseCliArgs', () => {
       scheduler: { maxNumBatchedTokens: 4096, maxNumSeqs: 8, maxModelLen: 4000, enableChunkedPrefill: false },
       load: { loadFormat: 'dummy', dtype: 'bfloat16', seed: 7 },
       attentionBackend: 'cpu-mla',
+      webgpuDevices: null,
       skipTokenizerInit: true,
     });
+    expect(gpus.webgpuDevices).toEqual(['0000:06:00.0', '0000:07:00.0']);
     expect(
       parseCliArgs(['--enable-prefix-caching', '--enable-chunked-prefill']).cache.enablePrefixCaching,
     ).toBe(true);

@@ -72,6 +72,11 @@ export interface EngineConfig {
   load: LoadConfig;
   /** `--attention-backend`: force a backend by name; `null` lets the registry pick. */
   attentionBackend: string | null;
+  /**
+   * `--webgpu-devices`: PCI bus IDs of the GPUs `webgpu-mla` ranks use (rank r takes entry
+   * r mod n), for hosts with several identically named GPUs; `null` = every rank on the first.
+   */
+  webgpuDevices: string[] | null;
   /** `--skip-tokenizer-init`: take and return token ids only. Default false. */
   skipTokenizerInit: boolean;
 }
@@ -84,6 +89,8 @@ export interface EngineConfigInput {
   scheduler?: { [K in keyof SchedulerConfig]?: unknown };
   load?: { [K in keyof LoadConfig]?: unknown };
   attentionBackend?: string | null | undefined;
+  /** A list, or one comma-separated string as on the command line. */
+  webgpuDevices?: unknown;
   skipTokenizerInit?: unknown;
 }
 
@@ -103,6 +110,7 @@ export function defaultEngineConfig(): EngineConfig {
     scheduler: { maxNumBatchedTokens: 8192, maxNumSeqs: 256, maxModelLen: null, enableChunkedPrefill: true },
     load: { loadFormat: 'auto', dtype: 'auto', seed: 0 },
     attentionBackend: null,
+    webgpuDevices: null,
     skipTokenizerInit: false,
   };
 }

@@ -144,6 +144,13 @@ export const ENGINE_FLAGS: readonly EngineFlag[] = [
     description: 'force an attention backend (default: best available)',
   },
   {
+    field: 'webgpuDevices',
+    long: '--webgpu-devices',
+    value: 'bus,...',
+    description:
+      "PCI bus IDs of the GPUs webgpu-mla ranks use, rank r on entry r mod n (needs Mesa's Vulkan device-select layer; default: the first GPU)",
+  },
+  {
     field: 'skipTokenizerInit',
     long: '--skip-tokenizer-init',
     description: 'take and return token ids only (default off)',

@@ -35,6 +35,7 @@ describe('makeEngineConfig', () => {
       },
       load: { loadFormat: 'auto', dtype: 'auto', seed: 0 },
       attentionBackend: null,
+      webgpuDevices: null,
       skipTokenizerInit: false,
     });
     expect(defaultEngineConfig()).not.toBe(defaultEngineConfig());
@@ -111,6 +112,17 @@ describe('makeEngineConfig', () => {
       [{ load: { dtype: 'int8' } }, 'load.dtype', /--dtype: must be one of auto, bfloat16, float16, float32/],
       [{ load: { seed: -1 } }, 'load.seed', /--seed: must be an integer >= 0/],
       [{ attentionBackend: '' }, 'attentionBackend', /--attention-backend: must not be empty/],
+      [
+        { attentionBackend: 'webgpu-mla', webgpuDevices: '0000:06:00.0,gpu1' },
+        'webgpuDevices',
+        /--webgpu-devices: must be PCI bus IDs like 0000:19:00.0/,
+      ],
+      [{ attentionBackend: 'webgpu-mla', webgpuDevices: [] }, 'webgpuDevices', /must name at least one/],
+      [
+        { webgpuDevices: '0000:06:00.0' },
+        'webgpuDevices',
+        /--webgpu-devices .* needs --attention-backend webgpu-mla \(got none\)/,
+      ],
     ];
     for (const [input, field, message] of cases) {
       const e = errorOf(() => makeEngineConfig(input));
@@ -118,6 +130,15 @@ describe('makeEngineConfig', () => {
       expect(e.message).toMatch(message);
       expect(e.message).not.toContain('\n');
     }
+  });
+
+  it('reads --webgpu-devices as a comma-separated list of PCI bus IDs', () => {
+    const c = makeEngineConfig({
+      attentionBackend: 'webgpu-mla',
+      webgpuDevices: '00000000:06:00.0, 07:00.0',
+    });
+    expect(c.webgpuDevices).toEqual(['00000000:06:00.0', '07:00.0']);
+    expect(makeEngineConfig({}).webgpuDevices).toBeNull();
   });
 
   it('refuses an fp8 KV cache as not supported yet', () => {

@@ -25,6 +25,9 @@ const bool = z.preprocess(toBoolean, z.boolean({ error: 'must be true or false' 
 const oneOf = <T extends string>(values: readonly [T, ...T[]], shown: readonly string[] = values) =>
   z.enum(values, { error: `must be one of ${shown.join(', ')}` });
 const DTYPE_NAMES = ['auto', 'bfloat16', 'float16', 'float32'] as const;
+/** `domain:bus:device.function` (domain optional), as nvidia-smi and `lspci -D` print it. */
+const PCI_BUS_ID = /^(?:[0-9a-f]{1,8}:)?[0-9a-f]{1,2}:[0-9a-f]{1,2}\.[0-7]$/i;
+const PCI_LIST = 'must be PCI bus IDs like 0000:19:00.0, comma-separated';
 
 const DTYPE_ALIASES: Readonly<Record<string, ModelDtype>> = {
   auto: 'auto',
@@ -79,6 +82,14 @@ const schema = z.strictObject({
     enableChunkedPrefill: bool,
   }),
   attentionBackend: z.string().min(1, { error: 'must not be empty' }).nullable(),
+  webgpuDevices: z.preprocess(
+    (v) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()) : v),
+    z
+      .array(z.string(), { error: PCI_LIST })
+      .min(1, { error: 'must name at least one PCI bus ID' })
+      .refine((ids) => ids.every((id) => PCI_BUS_ID.test(id)), { error: PCI_LIST })
+      .nullable(),
+  ),
   skipTokenizerInit: bool,
 });
 
@@ -121,6 +132,7 @@ export function makeEngineConfig(
     ...defined({
       model: input.model,
       attentionBackend: input.attentionBackend,
+      webgpuDevices: input.webgpuDevices,
       skipTokenizerInit: input.skipTokenizerInit,
     }),
     parallel: { ...base.parallel, ...defined(input.parallel) },
@@ -133,7 +145,8 @@ export function makeEngineConfig(
   if (!result.success) {
     throw zodToConfigError(result.error, merged, { source: '', flag: flagForField, rawStrings: true });
   }
-  const { model, parallel, cache, scheduler, load, attentionBackend, skipTokenizerInit } = result.data;
+  const { model, parallel, cache, scheduler, load, attentionBackend, webgpuDevices, skipTokenizerInit } =
+    result.data;
   const config: EngineConfig = {
     model,
     parallel,
@@ -141,6 +154,7 @@ export function makeEngineConfig(
     scheduler,
     load,
     attentionBackend,
+    webgpuDevices,
     skipTokenizerInit,
   };
   validateEngineConfig(config, options.modelConfig ?? null);

@@ -91,6 +91,12 @@ function checkModel(config: EngineConfig, model: ModelConfig): void {
  */
 export function validateEngineConfig(config: EngineConfig, model: ModelConfig | null = null): void {
   checkParallel(config);
+  if (config.webgpuDevices && config.attentionBackend !== 'webgpu-mla') {
+    fail(
+      'webgpuDevices',
+      `--webgpu-devices chooses the GPUs of webgpu-mla ranks: it needs --attention-backend webgpu-mla (got ${config.attentionBackend ?? 'none'})`,
+    );
+  }
   if (model) checkModel(config, model);
   checkScheduler(config, config.scheduler.maxModelLen ?? model?.maxPositionEmbeddings ?? null);
 }
