@@ -25,7 +25,12 @@ runWorkerLoop(async (raw): Promise<RankRunner> => {
       registerFlashMlaCuda(registry);
       // WebGPU only when asked for by name (`--attention-backend webgpu-mla`, any layout): probing
       // Dawn in every rank would cost CPU users about a second of startup.
-      if (d.attentionBackend === 'webgpu-mla') registerWebgpuMla(registry, { allowSoftware: true });
+      if (d.attentionBackend === 'webgpu-mla') {
+        registerWebgpuMla(registry, {
+          allowSoftware: true,
+          ...(d.pciBusId ? { pciBusId: d.pciBusId, adapterLock: new Int32Array(d.adapterLock) } : {}),
+        });
+      }
     },
     openWeights: async (): Promise<RankWeights> => {
       if (d.loadFormat === 'dummy') {

@@ -1,4 +1,4 @@
-import { Worker } from 'node:worker_threads';
+import { SHARE_ENV, Worker } from 'node:worker_threads';
 import type { DriverMessage, WorkerMessage } from './protocol.js';
 import { RankExecutor, type RankExecutorOptions } from './rank-executor.js';
 
@@ -8,6 +8,11 @@ export interface ThreadExecutorOptions extends RankExecutorOptions {
   workerUrl: URL;
   /** `workerData` of each rank's worker. */
   workerData: (rank: number) => unknown;
+  /**
+   * Ranks share the process environment (`SHARE_ENV`) instead of each having a copy: needed where
+   * native code of a rank reads a variable the rank sets (`--webgpu-devices`). Default false.
+   */
+  shareEnv?: boolean;
 }
 
 /** How long ranks of a dead engine may take to release their devices before they are terminated. */
@@ -36,7 +41,11 @@ export class ThreadExecutor extends RankExecutor {
 
   protected spawn(rank: number): void {
     // Ranks run built JavaScript: they take none of the parent's Node flags (e.g. --input-type).
-    const w = new Worker(this.opts.workerUrl, { workerData: this.opts.workerData(rank), execArgv: [] });
+    const w = new Worker(this.opts.workerUrl, {
+      workerData: this.opts.workerData(rank),
+      execArgv: [],
+      ...(this.opts.shareEnv ? { env: SHARE_ENV } : {}),
+    });
     w.on('message', (m: WorkerMessage) => this.receive(m));
     w.on('error', (e) => this.fail(rank, `rank ${rank} crashed: ${e.message}`));
     w.on('exit', (code) => {

@@ -58,6 +58,9 @@ export async function createEngine(
   log(`KV cache size: ${plan.tokenCapacity} tokens`);
 
   const ranks = engineRanks(config, topology, plan, o);
+  const gpus = config.webgpuDevices;
+  if (gpus) log(`webgpu: ranks on PCI ${topology.ranks.map((r) => gpus[r.rank % gpus.length]).join(', ')}`);
+  const adapterLock = new SharedArrayBuffer(4);
   const executor = await ThreadExecutor.start({
     ...ranks.options,
     workerUrl: new URL('./worker.js', import.meta.url),
@@ -66,7 +69,10 @@ export async function createEngine(
       modelDir: model.dir,
       loadFormat: model.loadFormat,
       seed: config.load.seed,
+      pciBusId: gpus ? (gpus[rank % gpus.length] ?? null) : null,
+      adapterLock,
     }),
+    shareEnv: gpus !== null,
   });
   const info0 = executor.rankInfo[0] ?? {};
   log(`backend: ${String(info0.backend)} on every rank${describeRejected(info0.rejected)}`);
