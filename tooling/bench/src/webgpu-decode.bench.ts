@@ -223,6 +223,16 @@ function variants(H: number): { name: string; options: Partial<DecodeOptions> }[
     { name: 'flash 1024 groups', options: { ...flash, targetGroups: 1024 } },
     { name: 'flash keys 4', options: { ...flash, flashKeys: 4 } },
     { name: 'flash prefetch', options: { ...flash, flashPrefetch: true } },
+    { name: 'flash keys 4 prefetch', options: { ...flash, flashKeys: 4, flashPrefetch: true } },
+    { name: 'flash keys 2 prefetch', options: { ...flash, flashKeys: 2, flashPrefetch: true } },
+    {
+      name: 'flash keys 4 prefetch 4 subgroups',
+      options: { ...flash, flashKeys: 4, flashPrefetch: true, flashSubgroups: 4 },
+    },
+    {
+      name: 'flash keys 4 prefetch 1024 groups',
+      options: { ...flash, flashKeys: 4, flashPrefetch: true, targetGroups: 1024 },
+    },
   ];
   if (H > 4) list.push({ name: 'flash 8 heads', options: { ...flash, flashHeads: 8 } });
   if (only) return list.filter((v) => only.includes(v.name));
