@@ -39,6 +39,10 @@ export interface Gpu {
   readonly pool: Map<number, GPUBuffer[]>;
   readonly ring: GPUBuffer;
   ringNext: number;
+  /** Host copy of the ring: slots are filled here and written in one go when the batch is submitted. */
+  readonly ringHost: Uint32Array;
+  /** First slot written since the last flush. */
+  ringStart: number;
   /** The encoder ops are recorded into until the next flush. */
   pending: GPUCommandEncoder | null;
   /** The compute pass left open on `pending` so consecutive dispatches share it (see `computePass`). */
@@ -82,6 +86,8 @@ export function createGpu(
     pool: new Map(),
     ring: device.createBuffer({ size: PARAM_SLOT * RING_SLOTS, usage: USAGE.UNIFORM | USAGE.COPY_DST }),
     ringNext: 0,
+    ringHost: new Uint32Array((PARAM_SLOT * RING_SLOTS) / 4),
+    ringStart: 0,
     pending: null,
     pass: null,
     pendingOps: 0,
@@ -131,6 +137,7 @@ export function endPass(gpu: Gpu): void {
 /** Submits the pending work (if any). */
 export function flush(gpu: Gpu): void {
   endPass(gpu);
+  writeRing(gpu);
   if (gpu.pending) gpu.device.queue.submit([gpu.pending.finish()]);
   gpu.pending = null;
   gpu.pendingOps = 0;
@@ -214,7 +221,15 @@ export function pipelineFor(gpu: Gpu, code: string): GPUComputePipeline {
  * group serves every parameter slot).
  */
 export interface HostCache {
-  readonly kernels: Map<string, { pipeline: GPUComputePipeline; layout: CachedLayout }>;
+  /**
+   * Pipelines by body, then module text, then the rest of `kernelKey`: the long texts are mostly
+   * the same string objects each call (constants, memoised matmul texts), whose hashes V8 keeps,
+   * so a lookup does not rehash them as one concatenated key would.
+   */
+  readonly kernels: Map<
+    string,
+    Map<string, Map<string, { pipeline: GPUComputePipeline; layout: CachedLayout }>>
+  >;
   readonly layouts: Map<string, CachedLayout>;
   readonly groups: Map<string, GPUBindGroup>;
   /** A small number per buffer, for bind-group keys. */
@@ -301,17 +316,36 @@ export function bindGroupFor(gpu: Gpu, layout: CachedLayout, buffers: readonly G
 }
 
 /**
- * Reserves a parameter slot and writes `words` into it. `writeBuffer` lands before the pending
- * encoder is submitted, so every slot is used once per batch: the batch is submitted before the
- * ring would wrap into slots it still reads (later writes are ordered after that submit).
+ * Reserves a parameter slot and puts `words` (at most a slot) in the host copy of the ring. The
+ * batch's slots reach the GPU in one `writeBuffer` just before the batch is submitted (`flush`),
+ * so every slot is used once per batch: the batch is submitted before the ring would wrap into
+ * slots it still reads (later writes are ordered after that submit).
  */
 export function paramSlot(gpu: Gpu, words: Uint32Array): number {
   if (gpu.ringUsed >= RING_SLOTS) flush(gpu);
+  if (gpu.ringUsed === 0) gpu.ringStart = gpu.ringNext;
   gpu.ringUsed += 1;
   const offset = gpu.ringNext * PARAM_SLOT;
   gpu.ringNext = (gpu.ringNext + 1) % RING_SLOTS;
-  gpu.device.queue.writeBuffer(gpu.ring, offset, words.buffer, words.byteOffset, words.byteLength);
+  gpu.ringHost.fill(0, offset / 4, (offset + PARAM_SLOT) / 4);
+  gpu.ringHost.set(words, offset / 4);
   return offset;
+}
+
+/** Writes the slots filled since the last flush to the GPU ring (two writes where they wrap). */
+function writeRing(gpu: Gpu): void {
+  if (gpu.ringUsed === 0) return;
+  const first = Math.min(gpu.ringUsed, RING_SLOTS - gpu.ringStart);
+  const write = (slot: number, n: number) =>
+    gpu.device.queue.writeBuffer(
+      gpu.ring,
+      slot * PARAM_SLOT,
+      gpu.ringHost.buffer,
+      slot * PARAM_SLOT,
+      n * PARAM_SLOT,
+    );
+  write(gpu.ringStart, first);
+  if (first < gpu.ringUsed) write(0, gpu.ringUsed - first);
 }
 
 /**

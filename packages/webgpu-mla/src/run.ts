@@ -139,6 +139,11 @@ function checkBindings(owner: Owner, k: Kernel): void {
  * kinds, the module text and body) and nothing it does not (offsets, counts, parameter values).
  */
 export function kernelKey(k: Kernel, nativeF16: boolean): string {
+  return `${kernelHead(k, nativeF16)}|${k.decl ?? ''}\u0000${k.body}`;
+}
+
+/** `kernelKey` without the module text and body. */
+function kernelHead(k: Kernel, nativeF16: boolean): string {
   let key = `${k.size ?? 64}|${k.groups === undefined ? 't' : 'g'}|${k.subgroups ? 's' : ''}|${nativeF16 ? 'h' : ''}|`;
   for (const b of k.binds) {
     const n = segments(b.t);
@@ -146,14 +151,25 @@ export function kernelKey(k: Kernel, nativeF16: boolean): string {
   }
   key += '|';
   for (const [name, kind] of k.params ?? []) key += `${name}:${kind};`;
-  return `${key}|${k.decl ?? ''}\u0000${k.body}`;
+  return key;
+}
+
+/** `map.get(key)`, or a new map stored there. */
+function inner<K, V>(map: Map<K, V>, key: K, make: () => V): V {
+  let v = map.get(key);
+  if (v === undefined) {
+    v = make();
+    map.set(key, v);
+  }
+  return v;
 }
 
 /** The pipeline and layout of `k`, from the device's structural-key cache (built once per key). */
 function cachedKernel(owner: Owner, k: Kernel) {
-  const host = owner.gpu.host;
-  const key = kernelKey(k, owner.layout.nativeF16);
-  let c = host.kernels.get(key);
+  const byDecl = inner(owner.gpu.host.kernels, k.body, () => new Map());
+  const byHead = inner(byDecl, k.decl ?? '', () => new Map());
+  const head = kernelHead(k, owner.layout.nativeF16);
+  let c = byHead.get(head);
   if (!c) {
     const writable: boolean[] = [];
     for (const b of k.binds) {
@@ -161,7 +177,7 @@ function cachedKernel(owner: Owner, k: Kernel) {
     }
     const layout = layoutFor(owner.gpu, writable);
     c = { pipeline: pipelineWithLayout(owner.gpu, wgsl(k, owner.layout.nativeF16), layout), layout };
-    host.kernels.set(key, c);
+    byHead.set(head, c);
   }
   return c;
 }
