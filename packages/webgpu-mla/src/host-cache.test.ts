@@ -130,6 +130,34 @@ describe.skipIf(!adapter)('webgpu-mla cached launches', () => {
     expect(Array.from(outs[0]!)).toEqual(Array.from(outs[1]!));
   });
 
+  it("keeps every op's parameters when a batch's slots wrap around the parameter ring", async () => {
+    // Slots reach the GPU in one write per submitted batch; a download between ops shifts the
+    // batches so that one of the 1100 ops below straddles the ring's end. Each add has its own
+    // length (its thread count is a parameter): a slot written to the wrong place would give an
+    // op another's count and leave elements unwritten (zero) or clamp.
+    // Two rounds whose batches start 1107 slots apart: at least one has a batch over the end.
+    const b = await fast.create();
+    const rng = createRng(33);
+    for (const warmOps of [5, 7]) {
+      const warm = b.alloc([5], 'f32');
+      for (let i = 0; i < warmOps; i++) b.add(warm, warm, warm);
+      await b.download(warm);
+      const ops = Array.from({ length: 1100 }, (_, i) => {
+        const n = 1 + ((i * 37) % 97);
+        const x = Float32Array.from({ length: n }, () => rng.next() + 1);
+        const y = Float32Array.from({ length: n }, () => rng.next() + 1);
+        const out = b.alloc([n], 'f32');
+        b.add(b.upload(x, [n], 'f32'), b.upload(y, [n], 'f32'), out);
+        return { x, y, out };
+      });
+      for (const { x, y, out } of ops) {
+        const got = (await b.download(out)) as Float32Array;
+        expect(Array.from(got)).toEqual(Array.from(x, (v, j) => Math.fround(v + y[j]!)));
+      }
+    }
+    b.destroy();
+  });
+
   it('refuses a hostCache that is not a boolean, naming the option', async () => {
     const bad = platformDescriptor({ allowSoftware: true, hostCache: 'yes' as never });
     await expect(bad.create()).rejects.toThrow(/hostCache: must be a boolean/);
