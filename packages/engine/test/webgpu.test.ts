@@ -11,9 +11,10 @@ import { type Layout, label, startFp32 } from './helpers.js';
  * ThreadCommunicator), and the short prompt alone at tp2·pp2·dcp2 with the a2a merge (four ranks:
  * kept short for lavapipe's speed). The tp2·dcp2 run also passes `--webgpu-devices` (two PCI bus
  * IDs) where Mesa's device-select layer is installed: each rank requests its adapter through the
- * layer, under the shared lock, in threads that share the environment (lavapipe has one device, so
- * both land on it; the H200 run is in tooling/bench/results). Tokens must agree up to (not past) the first step whose
- * cpu-mla top-2 logprob gap is below 1e-4 (the engine's near-tie rule).
+ * layer, under the shared lock, in threads that share the environment (lavapipe has one device,
+ * so both land on it; the two-H200 run is in tooling/bench/results/webgpu-gpus-h200.md). Tokens
+ * must agree up to (not past) the first step whose cpu-mla top-2 logprob gap is below 1e-4 (the
+ * engine's near-tie rule).
  */
 const PROMPTS = [
   Array.from({ length: 205 }, (_, i) => 6 + ((i * 7919) % 2000)),
