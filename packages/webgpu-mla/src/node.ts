@@ -8,6 +8,7 @@ import { registerWithGpu, webgpuMlaDescriptor } from './backend.js';
 import type { RegisterOptions } from './index.js';
 import { pinnedGpu } from './pci-select.js';
 
+export { WEBGPU_MLA_CONFIG_KEYS, webgpuMlaConfigOptions } from './config-options.js';
 export * from './index.js';
 export { deviceSelectLayer, driPrimeTag } from './pci-select.js';
 
