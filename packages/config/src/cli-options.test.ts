@@ -62,6 +62,8 @@ describe('parseCliArgs', () => {
       'webgpu-mla',
       '--webgpu-devices',
       '0000:06:00.0,0000:07:00.0',
+      '--attention-backend-config',
+      '{"decodeKernel":"tiled"}',
     ]);
     expect(c).toEqual({
       model: 'some/model',
@@ -77,10 +79,12 @@ describe('parseCliArgs', () => {
       scheduler: { maxNumBatchedTokens: 4096, maxNumSeqs: 8, maxModelLen: 4000, enableChunkedPrefill: false },
       load: { loadFormat: 'dummy', dtype: 'bfloat16', seed: 7 },
       attentionBackend: 'cpu-mla',
+      attentionBackendConfig: null,
       webgpuDevices: null,
       skipTokenizerInit: true,
     });
     expect(gpus.webgpuDevices).toEqual(['0000:06:00.0', '0000:07:00.0']);
+    expect(gpus.attentionBackendConfig).toEqual({ decodeKernel: 'tiled' });
     expect(
       parseCliArgs(['--enable-prefix-caching', '--enable-chunked-prefill']).cache.enablePrefixCaching,
     ).toBe(true);

@@ -73,6 +73,11 @@ export interface EngineConfig {
   /** `--attention-backend`: force a backend by name; `null` lets the registry pick. */
   attentionBackend: string | null;
   /**
+   * `--attention-backend-config`: options of the backend named by `--attention-backend`, as a JSON
+   * object (e.g. webgpu-mla's `{"decodeKernel": "flash"}`); the backend checks the keys. `null` = none.
+   */
+  attentionBackendConfig: Record<string, unknown> | null;
+  /**
    * `--webgpu-devices`: PCI bus IDs of the GPUs `webgpu-mla` ranks use (rank r takes entry
    * r mod n), for hosts with several identically named GPUs; `null` = every rank on the first.
    */
@@ -89,6 +94,8 @@ export interface EngineConfigInput {
   scheduler?: { [K in keyof SchedulerConfig]?: unknown };
   load?: { [K in keyof LoadConfig]?: unknown };
   attentionBackend?: string | null | undefined;
+  /** An object, or its JSON text as on the command line. */
+  attentionBackendConfig?: unknown;
   /** A list, or one comma-separated string as on the command line. */
   webgpuDevices?: unknown;
   skipTokenizerInit?: unknown;
@@ -110,6 +117,7 @@ export function defaultEngineConfig(): EngineConfig {
     scheduler: { maxNumBatchedTokens: 8192, maxNumSeqs: 256, maxModelLen: null, enableChunkedPrefill: true },
     load: { loadFormat: 'auto', dtype: 'auto', seed: 0 },
     attentionBackend: null,
+    attentionBackendConfig: null,
     webgpuDevices: null,
     skipTokenizerInit: false,
   };

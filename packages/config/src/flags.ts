@@ -144,6 +144,13 @@ export const ENGINE_FLAGS: readonly EngineFlag[] = [
     description: 'force an attention backend (default: best available)',
   },
   {
+    field: 'attentionBackendConfig',
+    long: '--attention-backend-config',
+    value: 'json',
+    description:
+      'options of the --attention-backend backend as a JSON object, e.g. \'{"decodeKernel":"flash"}\' for webgpu-mla',
+  },
+  {
     field: 'webgpuDevices',
     long: '--webgpu-devices',
     value: 'bus,...',

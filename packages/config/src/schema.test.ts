@@ -35,6 +35,7 @@ describe('makeEngineConfig', () => {
       },
       load: { loadFormat: 'auto', dtype: 'auto', seed: 0 },
       attentionBackend: null,
+      attentionBackendConfig: null,
       webgpuDevices: null,
       skipTokenizerInit: false,
     });
@@ -119,6 +120,21 @@ describe('makeEngineConfig', () => {
       ],
       [{ attentionBackend: 'webgpu-mla', webgpuDevices: [] }, 'webgpuDevices', /must name at least one/],
       [
+        { attentionBackend: 'webgpu-mla', attentionBackendConfig: '{decodeKernel: flash}' },
+        'attentionBackendConfig',
+        /--attention-backend-config: must be a JSON object \(it does not parse\)/,
+      ],
+      [
+        { attentionBackend: 'webgpu-mla', attentionBackendConfig: '["flash"]' },
+        'attentionBackendConfig',
+        /--attention-backend-config: must be a JSON object/,
+      ],
+      [
+        { attentionBackendConfig: '{"decodeKernel":"flash"}' },
+        'attentionBackendConfig',
+        /--attention-backend-config holds the options of one backend: name it with --attention-backend/,
+      ],
+      [
         { webgpuDevices: '0000:06:00.0' },
         'webgpuDevices',
         /--webgpu-devices .* needs --attention-backend webgpu-mla \(got none\)/,
@@ -130,6 +146,17 @@ describe('makeEngineConfig', () => {
       expect(e.message).toMatch(message);
       expect(e.message).not.toContain('\n');
     }
+  });
+
+  it('reads --attention-backend-config as a JSON object (or takes an object)', () => {
+    const text = '{"decodeKernel":"flash","dawnFlags":["enable-dawn-features=disable_robustness"]}';
+    const c = makeEngineConfig({ attentionBackend: 'webgpu-mla', attentionBackendConfig: text });
+    expect(c.attentionBackendConfig).toEqual(JSON.parse(text));
+    const o = { hostCache: false };
+    expect(
+      makeEngineConfig({ attentionBackend: 'x', attentionBackendConfig: o }).attentionBackendConfig,
+    ).toEqual(o);
+    expect(makeEngineConfig({}).attentionBackendConfig).toBeNull();
   });
 
   it('reads --webgpu-devices as a comma-separated list of PCI bus IDs', () => {

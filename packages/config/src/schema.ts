@@ -28,6 +28,8 @@ const DTYPE_NAMES = ['auto', 'bfloat16', 'float16', 'float32'] as const;
 /** `domain:bus:device.function` (domain optional), as nvidia-smi and `lspci -D` print it. */
 const PCI_BUS_ID = /^(?:[0-9a-f]{1,8}:)?[0-9a-f]{1,2}:[0-9a-f]{1,2}\.[0-7]$/i;
 const PCI_LIST = 'must be PCI bus IDs like 0000:19:00.0, comma-separated';
+/** Marks a command-line value that is not JSON (the schema then refuses it). */
+const NOT_JSON = '\u0000not json';
 
 const DTYPE_ALIASES: Readonly<Record<string, ModelDtype>> = {
   auto: 'auto',
@@ -82,6 +84,20 @@ const schema = z.strictObject({
     enableChunkedPrefill: bool,
   }),
   attentionBackend: z.string().min(1, { error: 'must not be empty' }).nullable(),
+  attentionBackendConfig: z.preprocess(
+    (v) => {
+      if (typeof v !== 'string') return v;
+      try {
+        return JSON.parse(v);
+      } catch (e) {
+        return { [NOT_JSON]: e instanceof Error ? e.message : String(e) };
+      }
+    },
+    z
+      .record(z.string(), z.unknown(), { error: 'must be a JSON object' })
+      .refine((o) => !(NOT_JSON in o), { error: 'must be a JSON object (it does not parse)' })
+      .nullable(),
+  ),
   webgpuDevices: z.preprocess(
     (v) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()) : v),
     z
@@ -132,6 +148,7 @@ export function makeEngineConfig(
     ...defined({
       model: input.model,
       attentionBackend: input.attentionBackend,
+      attentionBackendConfig: input.attentionBackendConfig,
       webgpuDevices: input.webgpuDevices,
       skipTokenizerInit: input.skipTokenizerInit,
     }),
@@ -145,18 +162,7 @@ export function makeEngineConfig(
   if (!result.success) {
     throw zodToConfigError(result.error, merged, { source: '', flag: flagForField, rawStrings: true });
   }
-  const { model, parallel, cache, scheduler, load, attentionBackend, webgpuDevices, skipTokenizerInit } =
-    result.data;
-  const config: EngineConfig = {
-    model,
-    parallel,
-    cache,
-    scheduler,
-    load,
-    attentionBackend,
-    webgpuDevices,
-    skipTokenizerInit,
-  };
+  const config: EngineConfig = { ...result.data };
   validateEngineConfig(config, options.modelConfig ?? null);
   return config;
 }

@@ -91,6 +91,12 @@ function checkModel(config: EngineConfig, model: ModelConfig): void {
  */
 export function validateEngineConfig(config: EngineConfig, model: ModelConfig | null = null): void {
   checkParallel(config);
+  if (config.attentionBackendConfig && config.attentionBackend === null) {
+    fail(
+      'attentionBackendConfig',
+      '--attention-backend-config holds the options of one backend: name it with --attention-backend',
+    );
+  }
   if (config.webgpuDevices && config.attentionBackend !== 'webgpu-mla') {
     fail(
       'webgpuDevices',
