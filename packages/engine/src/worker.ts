@@ -10,7 +10,7 @@ import { registerCpuMla } from '@dcp/cpu-mla';
 import { registerFlashMlaCuda } from '@dcp/flashmla-cuda';
 import { dummyWeightSource } from '@dcp/model';
 import { openHfModel } from '@dcp/model/node';
-import { registerWebgpuMla } from '@dcp/webgpu-mla';
+import { registerWebgpuMla, webgpuMlaConfigOptions } from '@dcp/webgpu-mla';
 import { type RankRunner, runWorkerLoop } from './executor/worker-loop.js';
 import { buildRankRunner, type RankWeights } from './runner/build-rank.js';
 import type { RankWorkerData } from './runner/worker-data.js';
@@ -28,6 +28,7 @@ runWorkerLoop(async (raw): Promise<RankRunner> => {
       if (d.attentionBackend === 'webgpu-mla') {
         registerWebgpuMla(registry, {
           allowSoftware: true,
+          ...(d.attentionBackendConfig ? webgpuMlaConfigOptions(d.attentionBackendConfig) : {}),
           ...(d.pciBusId ? { pciBusId: d.pciBusId, adapterLock: new Int32Array(d.adapterLock) } : {}),
         });
       }

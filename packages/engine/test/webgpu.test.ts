@@ -46,11 +46,18 @@ async function haveAdapter(): Promise<boolean> {
   }
 }
 
-async function generate(backend: string, l: Layout, prompts = PROMPTS, gpus?: string[]): Promise<Run> {
+async function generate(
+  backend: string,
+  l: Layout,
+  prompts = PROMPTS,
+  gpus?: string[],
+  backendConfig?: Record<string, unknown>,
+): Promise<Run> {
   const e: CreatedEngine = await startFp32('tiny', l, (c) => {
     c.load.loadFormat = 'dummy';
     c.attentionBackend = backend;
     if (gpus) c.webgpuDevices = gpus;
+    if (backendConfig) c.attentionBackendConfig = backendConfig;
     c.scheduler.maxNumBatchedTokens = 64;
     c.scheduler.maxModelLen = 256;
   });
@@ -110,6 +117,25 @@ describe.skipIf(!available)('webgpu-mla in the engine (worker threads)', () => {
     if (!layer.ok) console.warn(`[engine] tp2·dcp2 without --webgpu-devices: ${layer.why}`);
     const gpus = layer.ok ? ['0000:00:06.0', '0000:00:07.0'] : undefined;
     expectSameUpToNearTie(await generate('webgpu-mla', l, PROMPTS, gpus), ref, label(l));
+  });
+
+  it('passes --attention-backend-config to every rank (checked first, naming the key)', async () => {
+    // Options that change the kernels' launch path and buffers: the same tokens.
+    const short = { tokens: [ref.tokens[1]!], gaps: [ref.gaps[1]!] };
+    const l = { tp: 2, pp: 1, dcp: 2 };
+    const opts = { decodeKernel: 'compact', hostCache: false, f16Storage: 'packed' };
+    expectSameUpToNearTie(await generate('webgpu-mla', l, [PROMPTS[1]!], undefined, opts), short, label(l));
+    // A Dawn flag reaches each rank's Dawn instance: this one makes its adapter request fail.
+    await expect(
+      generate('webgpu-mla', l, [PROMPTS[1]!], undefined, { dawnFlags: ['backend=bogus'] }),
+    ).rejects.toThrow(/unrecognised backend 'bogus'/);
+    // Refused before any rank starts.
+    await expect(
+      generate('webgpu-mla', l, [PROMPTS[1]!], undefined, { decodeKernel: 'fast' }),
+    ).rejects.toThrow(/--attention-backend-config: webgpu-mla config: decodeKernel must be one of/);
+    await expect(generate('cpu-mla', l, [PROMPTS[1]!], undefined, { decodeKernel: 'flash' })).rejects.toThrow(
+      /--attention-backend-config: cpu-mla takes no options/,
+    );
   });
 
   it("gives cpu-mla's greedy tokens at tp2·pp2·dcp2 a2a (short prompt)", async () => {

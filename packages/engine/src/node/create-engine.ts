@@ -1,6 +1,7 @@
-import { type EngineConfig, validateEngineConfig } from '@dcp/config';
+import { ConfigError, type EngineConfig, validateEngineConfig } from '@dcp/config';
 import { loadHfModelConfig } from '@dcp/config/node';
 import { makeTopology } from '@dcp/parallel-state';
+import { webgpuMlaConfigOptions } from '@dcp/webgpu-mla';
 import {
   assembleEngine,
   type CreatedEngineParts,
@@ -43,6 +44,7 @@ export async function createEngine(
   for (const n of model.notices) log(`notice: ${n}`);
   const modelConfig = await loadHfModelConfig(model.dir);
   validateEngineConfig(config, modelConfig);
+  checkBackendConfig(config);
   const { tp, pp, dcp, cpKvCacheInterleaveSize: interleave, dcpCommBackend } = config.parallel;
   const topology = makeTopology({ tp, pp, dcp });
   const plan = planKvCache(config, modelConfig, topology, { defaultBytes: DEFAULT_CPU_KV_BYTES });
@@ -70,6 +72,7 @@ export async function createEngine(
       loadFormat: model.loadFormat,
       seed: config.load.seed,
       pciBusId: gpus ? (gpus[rank % gpus.length] ?? null) : null,
+      attentionBackendConfig: config.attentionBackendConfig,
       adapterLock,
     }),
     shareEnv: gpus !== null,
@@ -96,4 +99,27 @@ function describeRejected(r: unknown): string {
   return ` (not chosen: ${Object.entries(r as Record<string, string[]>)
     .map(([k, v]) => `${k}: ${v.join('; ')}`)
     .join(' | ')})`;
+}
+
+/**
+ * Checks `--attention-backend-config` against the backend it names before any rank starts: only
+ * `webgpu-mla` takes options today. Throws a `ConfigError` naming the flag and the key.
+ */
+function checkBackendConfig(config: EngineConfig): void {
+  const options = config.attentionBackendConfig;
+  if (!options) return;
+  const fail = (message: string): never => {
+    throw new ConfigError(`--attention-backend-config: ${message}`, {
+      field: 'attentionBackendConfig',
+      flag: '--attention-backend-config',
+    });
+  };
+  if (config.attentionBackend !== 'webgpu-mla') {
+    fail(`${config.attentionBackend} takes no options (only webgpu-mla has any)`);
+  }
+  try {
+    webgpuMlaConfigOptions(options);
+  } catch (e) {
+    fail(e instanceof Error ? e.message : String(e));
+  }
 }

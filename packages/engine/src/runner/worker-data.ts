@@ -7,6 +7,8 @@ export interface RankWorkerData extends RankSpec {
   /** `dummy` ignores the folder's weights (its config.json is still read). */
   loadFormat: 'auto' | 'safetensors' | 'dummy';
   seed: number;
+  /** `--attention-backend-config` (checked by the driver before the ranks start), or null. */
+  attentionBackendConfig: Record<string, unknown> | null;
   /** The PCI bus ID of this rank's GPU (`--webgpu-devices`), or null for the first GPU. */
   pciBusId: string | null;
   /** An `Int32Array`'s shared memory, one for all ranks: their adapter requests take turns. */
