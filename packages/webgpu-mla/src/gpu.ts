@@ -327,8 +327,10 @@ export function paramSlot(gpu: Gpu, words: Uint32Array): number {
   gpu.ringUsed += 1;
   const offset = gpu.ringNext * PARAM_SLOT;
   gpu.ringNext = (gpu.ringNext + 1) % RING_SLOTS;
-  gpu.ringHost.fill(0, offset / 4, (offset + PARAM_SLOT) / 4);
-  gpu.ringHost.set(words, offset / 4);
+  const at = offset / 4;
+  gpu.ringHost.set(words, at);
+  // Callers pass whole slots; a shorter `words` leaves zeros after it, not a previous op's words.
+  if (words.length < PARAM_SLOT / 4) gpu.ringHost.fill(0, at + words.length, at + PARAM_SLOT / 4);
   return offset;
 }
 
