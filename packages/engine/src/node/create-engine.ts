@@ -61,7 +61,9 @@ export async function createEngine(
 
   const ranks = engineRanks(config, topology, plan, o);
   const gpus = config.webgpuDevices;
-  if (gpus) log(`webgpu: ranks on PCI ${topology.ranks.map((r) => gpus[r.rank % gpus.length]).join(', ')}`);
+  // Rank r on entry r mod n of --webgpu-devices.
+  const gpuOf = (rank: number) => (gpus ? (gpus[rank % gpus.length] ?? null) : null);
+  if (gpus) log(`webgpu: ranks on PCI ${topology.ranks.map((r) => gpuOf(r.rank)).join(', ')}`);
   const adapterLock = new SharedArrayBuffer(4);
   const executor = await ThreadExecutor.start({
     ...ranks.options,
@@ -71,7 +73,7 @@ export async function createEngine(
       modelDir: model.dir,
       loadFormat: model.loadFormat,
       seed: config.load.seed,
-      pciBusId: gpus ? (gpus[rank % gpus.length] ?? null) : null,
+      pciBusId: gpuOf(rank),
       attentionBackendConfig: config.attentionBackendConfig,
       adapterLock,
     }),
