@@ -134,6 +134,11 @@ interface Direct {
   qDtype?: FloatDType;
   /** Block-table width beyond what the lengths need (more splits on a hardware-like adapter). */
   mb?: number;
+  /**
+   * Key j of each row scaled by 1 + ramp·j/100, so the scores' maxima keep growing along the
+   * keys (the flash kernel's rescale branch runs many times, not only at its first step).
+   */
+  ramp?: number;
 }
 
 type Descriptor = ReturnType<typeof platformDescriptor>;
@@ -153,10 +158,17 @@ async function checkDecode(d: Descriptor, c: Direct, seed: number, kernel?: Deco
     const need = Math.max(1, ...c.lens.map((l) => Math.ceil(l / c.page)));
     const mb = c.mb ?? need;
     const nb = nr * need + 1;
-    const cache = encode(rng.normals(nb * c.page * W), c.kv);
+    const raw = rng.normals(nb * c.page * W);
     const perm = rng.permutation(nb);
     const bt = new Int32Array(nr * mb).fill(-1);
     for (let r = 0; r < nr; r++) for (let i = 0; i < need; i++) bt[r * mb + i] = perm[r * need + i]!;
+    if (c.ramp)
+      for (let r = 0; r < nr; r++)
+        for (let key = 0; key < need * c.page; key++) {
+          const at = (perm[r * need + Math.floor(key / c.page)]! * c.page + (key % c.page)) * W;
+          for (let x = 0; x < W; x++) raw[at + x]! *= 1 + (c.ramp * key) / 100;
+        }
+    const cache = encode(raw, c.kv);
     const q = encode(rng.normals(n * c.H * W), c.qDtype ?? 'f32');
     // Each token sees at most its row's blocks.
     const lens = c.lens.map((l) => Math.min(l, need * c.page));
@@ -211,6 +223,16 @@ const direct: Direct[] = [
     kv: 'bf16',
     page: 16,
     lens: [700, 3, 0],
+  },
+  {
+    name: '4 heads over 512+64, bf16, keys growing along the row (maxima keep rising)',
+    H: 4,
+    L: 512,
+    R: 64,
+    kv: 'bf16',
+    page: 16,
+    lens: [900, 450],
+    ramp: 2,
   },
   {
     name: '16 heads over 96+32, bf16, tokenToRow, bf16 queries',
