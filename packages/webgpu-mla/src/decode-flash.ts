@@ -29,6 +29,11 @@ export interface FlashPlan {
   K: number;
   /** Load the next step's rows before this step's arithmetic (twice the row registers). */
   pf: boolean;
+  /**
+   * The cache's block size when it is a multiple of K (else 0): then a step's K keys (K-aligned:
+   * splits are whole steps) share one block, one table lookup, and the block size is a constant.
+   */
+  bs: number;
   W: number;
   L: number;
   cache: CacheLayout;
@@ -48,10 +53,11 @@ export function makeFlashPlan(
   L: number,
   cache: CacheLayout,
   qDtype: FlashPlan['qDtype'],
-  opts: { k?: number; nsg?: number; pf?: boolean } = {},
+  opts: { k?: number; nsg?: number; pf?: boolean; blockSize?: number } = {},
 ): FlashPlan {
   const K = Math.max(1, Math.min(opts.k ?? 8, S / hs));
-  return { S, NSG: opts.nsg ?? 2, HS: hs, K, pf: opts.pf ?? false, W, L, cache, qDtype };
+  const bs = opts.blockSize && opts.blockSize % K === 0 ? opts.blockSize : 0;
+  return { S, NSG: opts.nsg ?? 2, HS: hs, K, pf: opts.pf ?? false, bs, W, L, cache, qDtype };
 }
 
 /** Workgroup memory of a plan in bytes (queries, reused as the merge buffer; states). */
@@ -107,10 +113,14 @@ export function flashWgsl(p: FlashPlan): string {
   const isVal = (w: number) =>
     S * (w + 1) <= VW ? 'true' : S * w >= VW ? 'false' : `(j + ${u(S * w)}) < ${u(VW)}`;
   const valWs = ws.filter((w) => S * w < VW);
-  // Row bases `nb_<k>` of the keys at `k`, k + 1, … (0 past the end; assigned, declared before).
-  // One division per step: a key's block is k's or, past a block's end, a later one.
+  // Row bases `nb_<k>` of the keys at `k`, k + 1, … (assigned, declared before). Aligned plans:
+  // one lookup per step, the block size a constant. Others: one division per step, a key's
+  // block is k's or, past a block's end, a later one (0 past the split's end).
   const bases = (k: string) =>
-    `{ let kq = ${k} / BS; let kr = ${k} - kq * BS;
+    p.bs
+      ? `if (${k} < end) { let kq = ${k} / ${u(p.bs)}; let rb = cb + (u32(max(BT[btb + kq], 0)) * ${u(p.bs)} + ${k} - kq * ${u(p.bs)}) * ${u(WW)};
+      ${ks.map((x) => `nb_${x} = rb${x ? ` + ${u(x * WW)}` : ''};`).join(' ')} }`
+      : `{ let kq = ${k} / BS; let kr = ${k} - kq * BS;
       ${ks
         .map(
           (x) =>

@@ -256,6 +256,17 @@ const direct: Direct[] = [
   },
   { name: 'f32 cache, 8 heads over 64+8', H: 8, L: 64, R: 8, kv: 'f32', page: 16, lens: [90, 200] },
   {
+    // A flash step's keys share one block when the block size is a multiple of its keys per
+    // step (every case above); blocks of 5 keys take the per-key lookups, steps straddling blocks.
+    name: 'bf16 cache, 4 heads over 64+16, blocks of 5 keys',
+    H: 4,
+    L: 64,
+    R: 16,
+    kv: 'bf16',
+    page: 5,
+    lens: [97, 23, 5],
+  },
+  {
     name: 'odd latent 11+4 (element loads), 3 heads, 8 tokens (one split writes the result)',
     H: 3,
     L: 11,

@@ -40,6 +40,7 @@ function choosePlan(
   qDtype: DecodePlan['qDtype'],
   d: DecodeOptions,
   n: number,
+  blockSize: number,
 ): SplitPlan {
   const max = o.gpu.maxWorkgroupStorage;
   const kernel = d.kernel === 'auto' ? autoKernel(o, H, n) : d.kernel;
@@ -54,6 +55,7 @@ function choosePlan(
         k: d.flashKeys || undefined,
         nsg: d.flashSubgroups,
         pf: d.flashPrefetch,
+        blockSize,
       };
       const hs = d.flashHeads || 4;
       let plan = makeFlashPlan(hs, sg, W, L, cache, qDtype, opts);
@@ -79,7 +81,7 @@ function choosePlan(
 /**
  * `'auto'`: compact on software adapters; elsewhere the streaming kernel where it measured
  * faster than the tiled one on the H200 (tooling/bench/results/webgpu-h200.md, 2026-11-29): up
- * to 8 heads (1.3–1.8× at 4 heads, 1.1× at 8), or at most 4 tokens (1.6× at 16 heads × 1
+ * to 8 heads (1.55× at 4 heads, 1.37× at 8), or at most 4 tokens (1.6× at 16 heads × 1
  * token); the tiled kernel for many tokens of 16+ heads (compute-bound there; 1.1–1.4× faster).
  */
 function autoKernel(o: Owner, H: number, n: number): 'compact' | 'flash' | 'tiled' {
@@ -239,7 +241,7 @@ export function mlaDecode(
   if (n === 0 || H === 0) return null;
   need(q.dtype !== 'i32', 'mlaDecode q: must be a float tensor');
   const mb = bt.shape[1]!;
-  const plan = choosePlan(H, W, L, o, cacheLayout(cache, W), q.dtype as DecodePlan['qDtype'], d, n);
+  const plan = choosePlan(H, W, L, o, cacheLayout(cache, W), q.dtype as DecodePlan['qDtype'], d, n, B);
   const nhc = Math.ceil(H / plan.heads);
   const maxKeys = Math.max(1, mb * B);
   const tiles = Math.ceil(maxKeys / plan.keysPerStep);

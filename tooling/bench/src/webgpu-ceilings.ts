@@ -7,7 +7,8 @@
  * - a WGSL vec4 read-only stream (each invocation reads 64 bytes and writes nothing unless the
  *   data say so — they never do), the rate a decode kernel, which only reads, could approach.
  * Timing: 0.4 s of sustained submissions first (the GPU clocks down between bursts), then 5 rounds
- * of `reps` passes in one command buffer each, median round.
+ * of `reps` passes in one command buffer each, median round; two passes over the streams, the
+ * faster of each.
  */
 
 export interface Ceilings {
@@ -118,10 +119,21 @@ export async function measureCeilings(gpu: GPU, quick: boolean): Promise<Ceiling
       return rounds[2]! / 1000;
     };
     const n4 = bytes / 16;
-    const copyEngine = (2 * bytes) / (await time((e) => e.copyBufferToBuffer(a, 0, c, 0, bytes))) / 1e9;
-    const wgslCopy = (2 * bytes) / (await time(kernel(COPY, [a, c], n4))) / 1e9;
-    const wgslAdd = (3 * bytes) / (await time(kernel(ADD, [a, b, c], n4))) / 1e9;
-    const wgslRead = bytes / (await time(kernel(READ, [a, c], n4 / 4))) / 1e9;
+    // Two passes over the streams, each its faster pass (as the decode bench times its kernels):
+    // a stream timed while the clocks were still rising would lower the ceiling.
+    let copyEngine = 0;
+    let wgslCopy = 0;
+    let wgslAdd = 0;
+    let wgslRead = 0;
+    for (let pass = 0; pass < (quick ? 1 : 2); pass++) {
+      copyEngine = Math.max(
+        copyEngine,
+        (2 * bytes) / (await time((e) => e.copyBufferToBuffer(a, 0, c, 0, bytes))) / 1e9,
+      );
+      wgslCopy = Math.max(wgslCopy, (2 * bytes) / (await time(kernel(COPY, [a, c], n4))) / 1e9);
+      wgslAdd = Math.max(wgslAdd, (3 * bytes) / (await time(kernel(ADD, [a, b, c], n4))) / 1e9);
+      wgslRead = Math.max(wgslRead, bytes / (await time(kernel(READ, [a, c], n4 / 4))) / 1e9);
+    }
     const iter = quick ? 64 : 4096;
     const fmaGroups = quick ? 64 : 132 * 64;
     const o = d.createBuffer({ size: fmaGroups * 256 * 16, usage: USAGE_STORAGE | USAGE_COPY_SRC });

@@ -262,6 +262,15 @@ for (const [H, B, S] of shapes) {
     ...reference(words, bt, blocksPer, t, S, H, qh, scale),
   }));
   let tiledT = 0;
+  // Checked once each; then timed in two passes over all the kernels (the first kernel timed
+  // after a shape's upload often ran slower than the same kernel later in the run: a kernel
+  // reports the faster of its two medians).
+  const timed: {
+    v: { name: string };
+    ran: ReturnType<typeof b.lastDecodeKernel>;
+    worst: number;
+    t: number;
+  }[] = [];
   for (const v of variants(H)) {
     b.setDecodeOptions(v.options);
     b.mlaDecode(q, cache, meta, scale, out, lse);
@@ -289,7 +298,14 @@ for (const [H, B, S] of shapes) {
       console.log(wrong[wrong.length - 1]);
       continue;
     }
-    const t = await timeIt(() => b.mlaDecode(q, cache, meta, scale, out, lse), lse);
+    timed.push({ v, ran, worst, t: Number.POSITIVE_INFINITY });
+  }
+  for (let pass = 0; pass < 2; pass++)
+    for (const x of timed) {
+      b.setDecodeOptions(variants(H).find((v) => v.name === x.v.name)!.options);
+      x.t = Math.min(x.t, await timeIt(() => b.mlaDecode(q, cache, meta, scale, out, lse), lse));
+    }
+  for (const { v, ran, worst, t } of timed) {
     if (v.name === 'tiled') tiledT = t;
     const bytes = B * S * LATENT * 2 + B * H * (LATENT + DV + 1) * 4 + bt.length * 4;
     const gbs = bytes / t / 1e9;

@@ -64,7 +64,10 @@ async function main(): Promise<void> {
   const cache = { dtype: 'bf16' as const, fast: true, segments: 1, segUnits: 1 << 26 };
   for (const [name, o] of Object.entries(plans)) {
     const file = `${out}/${name}.wgsl`;
-    writeFileSync(file, flashWgsl(makeFlashPlan(o.heads ?? 4, 32, 576, 512, cache, 'f32', o)));
+    writeFileSync(
+      file,
+      flashWgsl(makeFlashPlan(o.heads ?? 4, 32, 576, 512, cache, 'f32', { blockSize: 64, ...o })),
+    );
     // The dump goes to stdout (Dawn's warnings to stderr); a file, as a pipe came back cut short.
     const logFile = `${out}/${name}.log`;
     const fd = openSync(logFile, 'w');
