@@ -92,11 +92,17 @@ export interface WebgpuMlaBackend extends AttentionBackend<WebGpuTensor, WebGpuT
   streamCopy(src: WebGpuTensor, dst: WebGpuTensor): void;
   /** The matmul kernel choice and tuning of this instance (a copy). */
   matmulOptions(): MatmulOptions;
-  /** Changes the matmul choice/tuning of this instance (benchmarks: `naive` baseline, sweeps). */
+  /**
+   * Changes the matmul choice/tuning of this instance (benchmarks: `naive` baseline, sweeps).
+   * Fields left out keep their current values, not the defaults.
+   */
   setMatmulOptions(options: Partial<MatmulOptions>): void;
   /** The MLA decode kernel choice and tuning of this instance (a copy). */
   decodeOptions(): DecodeOptions;
-  /** Changes the decode kernel choice/tuning of this instance (benchmarks, tests of each kernel). */
+  /**
+   * Changes the decode kernel choice/tuning of this instance (benchmarks, tests of each kernel).
+   * Fields left out keep their current values, not the defaults.
+   */
   setDecodeOptions(options: Partial<DecodeOptions>): void;
   /** The kernel the last `mlaDecode` call of this instance ran (null before any, or when empty). */
   lastDecodeKernel(): DecodeKernelRun;
