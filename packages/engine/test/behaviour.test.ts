@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { fixture, greedy, type Layout, label, promptLogits, startFp32, worstRelErr } from './helpers.js';
+import {
+  fixture,
+  greedy,
+  greedyWithGaps,
+  type Layout,
+  label,
+  promptLogits,
+  startFp32,
+  worstRelErr,
+} from './helpers.js';
 
 const layouts: Layout[] = [
   { tp: 1, pp: 1, dcp: 1 },
@@ -12,21 +21,7 @@ const layouts: Layout[] = [
 async function referenceWithGaps(model: string, prompts: number[][], n: number) {
   const e = await startFp32(model, layouts[0]!);
   try {
-    return await Promise.all(
-      prompts.map(async (p, i) => {
-        const tokens: number[] = [];
-        const gaps: number[] = [];
-        for await (const d of e.llm.generate({
-          requestId: `ref${i}`,
-          promptTokenIds: p,
-          params: { maxTokens: n, temperature: 0, logprobs: 2, ignoreEos: true },
-        })) {
-          tokens.push(...d.newTokenIds);
-          for (const lp of d.logprobs ?? []) gaps.push(lp.top[0]!.logprob - lp.top[1]!.logprob);
-        }
-        return { tokens, gaps };
-      }),
-    );
+    return await Promise.all(prompts.map((p, i) => greedyWithGaps(e.llm, p, n, `ref${i}`)));
   } finally {
     await e.llm.shutdown();
   }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type Layout, label, startFp32 } from './helpers.js';
+import { greedyWithGaps, type Layout, label, startFp32 } from './helpers.js';
 
 /**
  * f16 models reduce f16 activations across ranks: the shared-memory collectives must read those
@@ -20,18 +20,7 @@ async function run(l: Layout) {
     c.cache.kvCacheDtype = 'float16';
   });
   try {
-    const tokens: number[] = [];
-    const gaps: number[] = [];
-    for await (const d of e.llm.generate({
-      requestId: 'h',
-      promptTokenIds: prompt,
-      params: { maxTokens: NEW, temperature: 0, logprobs: 2, ignoreEos: true },
-    })) {
-      if (d.finishReason === 'error') throw new Error(d.error);
-      tokens.push(...d.newTokenIds);
-      for (const lp of d.logprobs ?? []) gaps.push(lp.top[0]!.logprob - lp.top[1]!.logprob);
-    }
-    return { tokens, gaps };
+    return await greedyWithGaps(e.llm, prompt, NEW, 'h');
   } finally {
     await e.llm.shutdown();
   }

@@ -4,6 +4,9 @@ import { join } from 'node:path';
 import { defaultEngineConfig, type EngineConfig } from '@dcp/config';
 // Worker threads load built JavaScript, so these tests drive the built engine.
 import { type CreatedEngine, createEngine } from '../dist/node.js';
+import { greedyWithGaps } from '../dist/testing/index.js';
+
+export { greedyWithGaps };
 
 /** A reference fixture made with Hugging Face transformers (packages/model/fixtures). */
 export interface Fixture {
@@ -102,14 +105,5 @@ export async function greedy(
   maxTokens: number,
   id = 'g',
 ): Promise<number[]> {
-  const out: number[] = [];
-  for await (const d of e.llm.generate({
-    requestId: id,
-    promptTokenIds: prompt,
-    params: { maxTokens, temperature: 0, ignoreEos: true },
-  })) {
-    if (d.finishReason === 'error') throw new Error(d.error);
-    out.push(...d.newTokenIds);
-  }
-  return out;
+  return (await greedyWithGaps(e.llm, prompt, maxTokens, id)).tokens;
 }

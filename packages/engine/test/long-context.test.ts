@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type Layout, label, startFp32 } from './helpers.js';
+import { greedyWithGaps, type Layout, label, startFp32 } from './helpers.js';
 
 /**
  * A 4k-token prompt on the `tiny` preset (dummy weights, fp32): DCP 1, 2 and 4 generate the same
@@ -19,18 +19,7 @@ async function run(l: Layout) {
     c.scheduler.maxModelLen = LEN + NEW;
   });
   try {
-    const tokens: number[] = [];
-    const gaps: number[] = [];
-    for await (const d of e.llm.generate({
-      requestId: 'long',
-      promptTokenIds: prompt,
-      params: { maxTokens: NEW, temperature: 0, logprobs: 2, ignoreEos: true },
-    })) {
-      if (d.finishReason === 'error') throw new Error(d.error);
-      tokens.push(...d.newTokenIds);
-      for (const lp of d.logprobs ?? []) gaps.push(lp.top[0]!.logprob - lp.top[1]!.logprob);
-    }
-    return { tokens, gaps, capacity: e.kv.tokenCapacity };
+    return { ...(await greedyWithGaps(e.llm, prompt, NEW, 'long')), capacity: e.kv.tokenCapacity };
   } finally {
     await e.llm.shutdown();
   }

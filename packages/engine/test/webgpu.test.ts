@@ -1,7 +1,7 @@
 import { deviceSelectLayer, platformDescriptor } from '@dcp/webgpu-mla';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CreatedEngine } from '../dist/node.js';
-import { type Layout, label, startFp32 } from './helpers.js';
+import { greedyWithGaps, type Layout, label, startFp32 } from './helpers.js';
 
 /**
  * The engine on worker threads with `--attention-backend webgpu-mla` (Dawn; lavapipe in CI) gives
@@ -62,22 +62,7 @@ async function generate(
     c.scheduler.maxModelLen = 256;
   });
   try {
-    const runs = await Promise.all(
-      prompts.map(async (p, i) => {
-        const tokens: number[] = [];
-        const gaps: number[] = [];
-        for await (const d of e.llm.generate({
-          requestId: `r${i}`,
-          promptTokenIds: p,
-          params: { maxTokens: NEW, temperature: 0, logprobs: 2, ignoreEos: true },
-        })) {
-          if (d.finishReason === 'error') throw new Error(d.error);
-          tokens.push(...d.newTokenIds);
-          for (const lp of d.logprobs ?? []) gaps.push(lp.top[0]!.logprob - lp.top[1]!.logprob);
-        }
-        return { tokens, gaps };
-      }),
-    );
+    const runs = await Promise.all(prompts.map((p, i) => greedyWithGaps(e.llm, p, NEW, `r${i}`)));
     expect(e.rankInfo.every((r) => r.backend === backend)).toBe(true);
     return { tokens: runs.map((r) => r.tokens), gaps: runs.map((r) => r.gaps) };
   } finally {

@@ -266,7 +266,7 @@ for (const [H, B, S] of shapes) {
   // after a shape's upload often ran slower than the same kernel later in the run: a kernel
   // reports the faster of its two medians).
   const timed: {
-    v: { name: string };
+    v: ReturnType<typeof variants>[number];
     ran: ReturnType<typeof b.lastDecodeKernel>;
     worst: number;
     t: number;
@@ -302,7 +302,7 @@ for (const [H, B, S] of shapes) {
   }
   for (let pass = 0; pass < 2; pass++)
     for (const x of timed) {
-      b.setDecodeOptions(variants(H).find((v) => v.name === x.v.name)!.options);
+      b.setDecodeOptions(x.v.options);
       x.t = Math.min(x.t, await timeIt(() => b.mlaDecode(q, cache, meta, scale, out, lse), lse));
     }
   for (const { v, ran, worst, t } of timed) {

@@ -22,6 +22,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { defaultEngineConfig, type EngineConfig } from '@dcp/config';
 import { type CreatedEngine, createEngine } from '@dcp/engine/node';
+import { greedyWithGaps } from '@dcp/engine/testing';
 import liteJson from '../../../packages/model/presets/deepseek-v2-lite/config.json' with { type: 'json' };
 import tinyJson from '../../../packages/model/presets/tiny/config.json' with { type: 'json' };
 
@@ -96,22 +97,7 @@ interface Out {
 }
 async function generate(e: CreatedEngine, ps: number[][], gen: number, tag: string): Promise<Out> {
   const t0 = performance.now();
-  const rs = await Promise.all(
-    ps.map(async (p, i) => {
-      const tokens: number[] = [];
-      const gaps: number[] = [];
-      for await (const d of e.llm.generate({
-        requestId: `${tag}-${i}`,
-        promptTokenIds: p,
-        params: { maxTokens: gen, temperature: 0, logprobs: 2, ignoreEos: true },
-      })) {
-        if (d.finishReason === 'error') throw new Error(d.error);
-        tokens.push(...d.newTokenIds);
-        for (const lp of d.logprobs ?? []) gaps.push(lp.top[0]!.logprob - lp.top[1]!.logprob);
-      }
-      return { tokens, gaps };
-    }),
-  );
+  const rs = await Promise.all(ps.map((p, i) => greedyWithGaps(e.llm, p, gen, `${tag}-${i}`)));
   return {
     tokens: rs.map((r) => r.tokens),
     gaps: rs.map((r) => r.gaps),

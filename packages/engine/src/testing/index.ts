@@ -1,7 +1,7 @@
 /**
  * Test helpers for code built on the engine (the server's tests, users' integration tests): a
- * fake rank whose next token is a deterministic function of the token history, and a one-call
- * engine around it.
+ * fake rank whose next token is a deterministic function of the token history, a one-call
+ * engine around it, and a greedy run with its top-2 logprob gaps.
  */
 import { createKVCacheManager } from '@dcp/kv-cache';
 import { Scheduler } from '@dcp/scheduler';
@@ -12,6 +12,7 @@ import type { TokenDecoder } from '../text/detokenizer.js';
 import { FakeRunner } from './fake-runner.js';
 
 export { FakeRunner } from './fake-runner.js';
+export { type GreedyRun, greedyWithGaps } from './greedy.js';
 
 /** Options of `createFakeEngine`. */
 export interface FakeEngineOptions {

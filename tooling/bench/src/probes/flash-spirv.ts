@@ -18,7 +18,7 @@ import { flashWgsl, makeFlashPlan } from '../../../../packages/webgpu-mla/src/de
 
 type PlanOptions = Parameters<typeof makeFlashPlan>[6] & { heads?: number };
 
-/** Child mode: compile one WGSL file with Dawn's shader dump on (the dump goes to stderr). */
+/** Child mode: compile one WGSL file with Dawn's shader dump on (the dump goes to stdout). */
 async function compile(file: string): Promise<void> {
   const gpu = await dawnGpu(['enable-dawn-features=dump_shaders,disable_symbol_renaming']);
   const adapter = await gpu?.requestAdapter();
