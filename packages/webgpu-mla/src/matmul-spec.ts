@@ -8,7 +8,7 @@
  *   kernel in `moe.ts`; a tile is `rows` rows of one expert, `W` is that expert's matrix, and
  *   `X` row `i` is row `ord[i] / topK` of `x` (gathered tokens) or row `i` (already grouped).
  */
-import type { Kernel, Param } from './run.js';
+import { getOrMake, type Kernel, type Param } from './run.js';
 import { is16, segments, type WebGpuTensor } from './tensor.js';
 
 /** Rows `[0, n)` of each of `batches` batches. */
@@ -157,12 +157,7 @@ export function memoText(
   key: string,
   make: () => { decl: string; body: string },
 ): { decl: string; body: string } {
-  let v = texts?.get(key);
-  if (!v) {
-    v = make();
-    texts?.set(key, v);
-  }
-  return v;
+  return texts ? getOrMake(texts, key, make) : make();
 }
 
 /**

@@ -154,8 +154,8 @@ function kernelHead(k: Kernel, nativeF16: boolean): string {
   return key;
 }
 
-/** `map.get(key)`, or a new map stored there. */
-function inner<K, V>(map: Map<K, V>, key: K, make: () => V): V {
+/** `map.get(key)`, or `make()` stored there first. */
+export function getOrMake<K, V>(map: Map<K, V>, key: K, make: () => V): V {
   let v = map.get(key);
   if (v === undefined) {
     v = make();
@@ -166,8 +166,8 @@ function inner<K, V>(map: Map<K, V>, key: K, make: () => V): V {
 
 /** The pipeline and layout of `k`, from the device's structural-key cache (built once per key). */
 function cachedKernel(owner: Owner, k: Kernel) {
-  const byDecl = inner(owner.gpu.host.kernels, k.body, () => new Map());
-  const byHead = inner(byDecl, k.decl ?? '', () => new Map());
+  const byDecl = getOrMake(owner.gpu.host.kernels, k.body, () => new Map());
+  const byHead = getOrMake(byDecl, k.decl ?? '', () => new Map());
   const head = kernelHead(k, owner.layout.nativeF16);
   let c = byHead.get(head);
   if (!c) {
