@@ -1,6 +1,7 @@
 /**
  * The streaming decode kernel's WGSL around its key loop (`decode-flash.ts`): the lane-word
- * geometry of a row, the query prologue and the merge of the subgroups' register accumulators.
+ * geometry of a row (which words a lane holds, and its loads), the query prologue and the merge
+ * of the subgroups' register accumulators.
  */
 import type { FlashPlan } from './decode-flash.js';
 import { range, u } from './decode-scores.js';
@@ -10,6 +11,48 @@ export function words(p: FlashPlan) {
   const EPV = p.cache.dtype === 'f32' ? 1 : 2;
   const WW = p.W / EPV;
   return { EPV, WW, NW: Math.ceil(WW / p.S) };
+}
+
+/**
+ * WGSL: the row word that lane `j`'s slot `w` holds. Value words (those below L / elements per
+ * word) come V to a lane per chunk of V·S words; the others one per lane (j + S·w).
+ */
+export function laneWord(p: FlashPlan, w: number): string {
+  const { S, V } = p;
+  return V > 1 && S * w < p.L / words(p).EPV
+    ? `${u(V)} * j + ${u(V * S * Math.floor(w / V) + (w % V))}`
+    : `j + ${u(S * w)}`;
+}
+
+/** WGSL: the slot (w·S + j) holding row word `x`, the inverse of `laneWord`. */
+export function laneSlot(p: FlashPlan, x: string): string {
+  const { S, V } = p;
+  const VW = p.L / words(p).EPV;
+  return V > 1
+    ? `select(${x}, ((${x}) / ${u(V * S)} * ${u(V)} + (${x}) % ${u(V)}) * ${u(S)} + (${x}) % ${u(V * S)} / ${u(V)}, (${x}) < ${u(VW)})`
+    : x;
+}
+
+/**
+ * WGSL loading lane j's slot `w` of the row at word `b` of `buf` into `<x>_<w>` (assigned): with
+ * V > 1 a value slot's load fills the lane's V slots of its chunk (the other V − 1 slots give
+ * ''), and a rope slot takes its word out of a load shared by V lanes. Lanes past the row's end
+ * load nothing.
+ */
+export function rowWordLoad(p: FlashPlan, w: number, b: string, x: string, buf: string): string {
+  const { S, V } = p;
+  const { WW, EPV } = words(p);
+  const LV = Math.log2(V);
+  if (V > 1 && S * w < p.L / EPV) {
+    if (w % V) return '';
+    const fill = range(V).map((t) => `${x}_${w + t} = v[${t}];`);
+    return `{ let v = ${buf}[(${b} >> ${u(LV)}) + j + ${u((S * w) / V)}]; ${fill.join(' ')} }`;
+  }
+  const ld =
+    V > 1
+      ? `${x}_${w} = ${buf}[(${b} >> ${u(LV)}) + (j >> ${u(LV)}) + ${u((S * w) / V)}][j & ${u(V - 1)}];`
+      : `${x}_${w} = ${buf}[${b} + j + ${u(S * w)}];`;
+  return WW % S !== 0 && S * (w + 1) > WW ? `if (j + ${u(S * w)} < ${u(WW)}) { ${ld} }` : ld;
 }
 
 /** WGSL after the subgroup states are in `sm`/`sl`: the merge of accumulators held in registers. */
@@ -68,7 +111,7 @@ export function queryLoads(p: FlashPlan, NT: number, NWS: number): string {
       `let e${i} = lid + ${u(i * NT)}; let hh${i} = min(e${i} / ${u(W)}, ${u(HS - 1)}); let v${i} = ldq((t * H + min(h0 + hh${i}, H - 1u)) * ${u(W)} + e${i} % ${u(W)});`,
   );
   const stores = it.map((i) => {
-    const st = `{ let d = e${i} % ${u(W)}; qs[((hh${i} / 4u) * ${u(per)} + d % ${u(per)}) * ${u(NWS)} + d / ${u(per)}][hh${i} % 4u] = select(0.0, v${i} * scale, h0 + hh${i} < H); }`;
+    const st = `{ let d = e${i} % ${u(W)}; qs[((hh${i} / 4u) * ${u(per)} + d % ${u(per)}) * ${u(NWS)} + ${laneSlot(p, `d / ${u(per)}`)}][hh${i} % 4u] = select(0.0, v${i} * scale, h0 + hh${i} < H); }`;
     return (i + 1) * NT > total ? `if (e${i} < ${u(total)}) ${st}` : st;
   });
   return `{

@@ -4,17 +4,19 @@
  * outputs are those of the tiled kernel (`decode.ts`, `decode-kernel.ts`).
  *
  * One subgroup of S lanes holds HS heads (4 or 8) and takes K keys per step (K·HS ≤ S):
- * - lane j reads words j, j + S, j + 2S, … of each key row (every load instruction covers
- *   S consecutive words of one row), so a step reads K whole rows exactly once;
+ * - each lane reads its own words of each key row, every load instruction covering consecutive
+ *   words of one row (pairs of value words per lane where the row allows, `FlashPlan.V`), so a
+ *   step reads K whole rows exactly once;
  * - the lane's partial dot products (HS heads × K keys, its words only) are summed over the
  *   subgroup by a transposing butterfly that leaves score (k, h) on lanes (k·HS + h)·S/(K·HS)…;
  * - per-head running max and sum (each lane keeps those of its (k, h)), p = exp(s − m);
  * - the values: each lane owns the value columns of its own words and accumulates
- *   Σ p(k, h)·v(k) from the rows it already holds in registers (p broadcast from its lane).
+ *   Σ p(k, h)·v(k) from the rows it already holds in registers, key by key (p broadcast from
+ *   its lane when its key's turn comes).
  * A workgroup is several subgroups over interleaved key groups of the same split; they merge
  * their states (max, sum, accumulators) through workgroup memory at the end.
  */
-import { queryLoads, registerMerge, words } from './decode-flash-io.js';
+import { laneWord, queryLoads, registerMerge, rowWordLoad, words } from './decode-flash-io.js';
 import type { CacheLayout } from './decode-kernel.js';
 import { splitPrelude, splitPrologue } from './decode-prelude.js';
 import { range, transposingButterfly, u } from './decode-scores.js';
@@ -34,6 +36,15 @@ export interface FlashPlan {
    * splits are whole steps) share one block, one table lookup, and the block size is a constant.
    */
   bs: number;
+  /**
+   * Words per row load, 2 where the value words (L / elements per word) are a multiple of 2·S,
+   * else 1. With V = 2 the cache is bound as `array<vec2<u32>>`: lane j owns value words
+   * 2·S·c + 2j and + 1 of each chunk c of 2·S words (one 8-byte load), and each other (rope)
+   * word j + S·w comes from an 8-byte load shared by 2 lanes, each taking its half. Half the
+   * load instructions of V = 1, each bounds-checked under robustness: 1.05–1.15× faster on the
+   * H200 (4 words per load measured slower than 1; tooling/bench/results/webgpu-h200.md).
+   */
+  V: 1 | 2;
   W: number;
   L: number;
   cache: CacheLayout;
@@ -57,7 +68,8 @@ export function makeFlashPlan(
 ): FlashPlan {
   const K = Math.max(1, Math.min(opts.k ?? 8, S / hs));
   const bs = opts.blockSize && opts.blockSize % K === 0 ? opts.blockSize : 0;
-  return { S, NSG: opts.nsg ?? 2, HS: hs, K, pf: opts.pf ?? false, bs, W, L, cache, qDtype };
+  const V = (cache.dtype === 'f32' ? L : L / 2) % (2 * S) === 0 ? 2 : 1;
+  return { S, NSG: opts.nsg ?? 2, HS: hs, K, pf: opts.pf ?? false, bs, V, W, L, cache, qDtype };
 }
 
 /** Workgroup memory of a plan in bytes (queries, reused as the merge buffer; states). */
@@ -78,7 +90,10 @@ function elem(p: FlashPlan, x: string, i: number): string {
 
 function cacheDecls(p: FlashPlan): string {
   return range(p.cache.segments)
-    .map((s) => `@group(0) @binding(${7 + s}) var<storage, read> C_${s}: array<u32>;`)
+    .map(
+      (s) =>
+        `@group(0) @binding(${7 + s}) var<storage, read> C_${s}: array<${p.V > 1 ? `vec${p.V}<u32>` : 'u32'}>;`,
+    )
     .join('\n');
 }
 
@@ -108,8 +123,6 @@ export function flashWgsl(p: FlashPlan): string {
   const ws = range(NW);
   const gs = range(HG);
   const es = range(EPV);
-  const guardW = WW % S !== 0;
-  // Words w of lane j: global word jw = j + S·w; value elements where jw < VW.
   const isVal = (w: number) =>
     S * (w + 1) <= VW ? 'true' : S * w >= VW ? 'false' : `(j + ${u(S * w)}) < ${u(VW)}`;
   const valWs = ws.filter((w) => S * w < VW);
@@ -131,15 +144,8 @@ export function flashWgsl(p: FlashPlan): string {
   // never crosses buffers, so a split cache picks the buffer once per row (one switch per key).
   const segs = p.cache.segments;
   const segSize = p.cache.segUnits * 4; // words of a buffer
-  // The index (with brackets) of lane j's word w of the row at base `b`.
-  const at = (b: string, w: number) => `[${b} + j + ${u(S * w)}]`;
   const rowLoads = (kk: number, b: string, x: string, buf: string) =>
-    ws
-      .map((w) => {
-        const ld = `${x}_${kk}_${w} = ${buf}${at(b, w)};`;
-        return guardW && S * (w + 1) > WW ? `if (j + ${u(S * w)} < ${u(WW)}) { ${ld} }` : ld;
-      })
-      .join(' ');
+    ws.map((w) => rowWordLoad(p, w, b, `${x}_${kk}`, buf)).join(' ');
   const rows = (k: string, b: string, x: string) =>
     ks
       .map((kk) => {
@@ -203,16 +209,29 @@ export function flashWgsl(p: FlashPlan): string {
     return cond === 'true' ? body.join(' ') : `if (${cond}) { ${body.join(' ')} }`;
   };
   const acc = (g: number, w: number, e: number) => `a_${g}_${w}_${e}`;
-  for (const k of ks) for (const g of gs) pv.push(pOf(k, g));
-  for (const w of valWs) {
-    const body: string[] = [];
-    for (const g of gs)
-      for (const e of es) {
-        let sum = `${acc(g, w, e)} * al_${g}`;
-        for (const k of ks) sum = `fma(p_${k}_${g}, vec4<f32>(${elem(p, `x_${k}_${w}`, e)}), ${sum})`;
-        body.push(`${acc(g, w, e)} = ${sum};`);
-      }
-    pv.push(guarded(w, body));
+  // Keys outer: only one key's p is live at a time (the rescale first, then key by key: the
+  // same operations in the same order as one fma chain per accumulator).
+  for (const w of valWs)
+    pv.push(
+      guarded(
+        w,
+        gs.flatMap((g) => es.map((e) => `${acc(g, w, e)} *= al_${g};`)),
+      ),
+    );
+  for (const k of ks) {
+    for (const g of gs) pv.push(pOf(k, g));
+    for (const w of valWs)
+      pv.push(
+        guarded(
+          w,
+          gs.flatMap((g) =>
+            es.map(
+              (e) =>
+                `${acc(g, w, e)} = fma(p_${k}_${g}, vec4<f32>(${elem(p, `x_${k}_${w}`, e)}), ${acc(g, w, e)});`,
+            ),
+          ),
+        ),
+      );
   }
   // Sum over the key bits of the pair (offsets S/2 … S/K): a head's max and sum over its keys.
   const keyOffsets = range(Math.log2(K)).map((i) => S / 2 ** (i + 1));
@@ -225,7 +244,7 @@ export function flashWgsl(p: FlashPlan): string {
       .flatMap((g) =>
         es.map(
           (e) =>
-            `{ let ix = ${u(g)} * ${u(L)} + (j + ${u(S * w)}) * ${u(EPV)} + ${u(e)}; let v = f_${g} * a_${g}_${w}_${e}; if (r == 0u) { qs[ix] = v; } else { qs[ix] += v; } }`,
+            `{ let ix = ${u(g)} * ${u(L)} + (${laneWord(p, w)}) * ${u(EPV)} + ${u(e)}; let v = f_${g} * a_${g}_${w}_${e}; if (r == 0u) { qs[ix] = v; } else { qs[ix] += v; } }`,
         ),
       )
       .join(' ');

@@ -246,6 +246,8 @@ const direct: Direct[] = [
     qDtype: 'bf16',
   },
   {
+    // 24 value words are no whole number of lane pairs' chunks: the flash kernel loads one word
+    // per lane (FlashPlan.V = 1) here, pairs everywhere else.
     name: '20 heads (a partial second chunk) over 48+16, f16',
     H: 20,
     L: 48,
@@ -309,6 +311,18 @@ describe.skipIf(!adapter)('webgpu-mla decode kernel paths against float64 attent
       it(`${c.name} (${pname})`, () => checkDecode(d, c, 100 + i, kernel), 600_000);
     });
   }
+  it('flash kernel, 4 rope words: fewer than the lanes, so only some lanes load (and pick) one', () => {
+    const c: Direct = {
+      name: 'bf16 cache, 4 heads over 64+8',
+      H: 4,
+      L: 64,
+      R: 8,
+      kv: 'bf16',
+      page: 16,
+      lens: [75, 130],
+    };
+    return checkDecode(paths[0]![1], c, 12, paths[0]![2]);
+  }, 600_000);
   it('flash kernel with 8 heads per workgroup', async () => {
     const d = platformDescriptor({ allowSoftware: true, decodeKernel: 'flash' });
     extra.push(d);

@@ -39,11 +39,10 @@ function choosePlan(
   cache: CacheLayout,
   qDtype: DecodePlan['qDtype'],
   d: DecodeOptions,
-  n: number,
   blockSize: number,
 ): SplitPlan {
   const max = o.gpu.maxWorkgroupStorage;
-  const kernel = d.kernel === 'auto' ? autoKernel(o, H, n) : d.kernel;
+  const kernel = d.kernel === 'auto' ? autoKernel(o) : d.kernel;
   // Element-wise rows (odd widths: test models) take the compact kernel: the others inline
   // dozens of row loads, each a loop (and a switch over the buffers of a split cache).
   const compact = kernel === 'compact' || !cache.fast;
@@ -79,14 +78,13 @@ function choosePlan(
 }
 
 /**
- * `'auto'`: compact on software adapters; elsewhere the streaming kernel where it measured
- * faster than the tiled one on the H200 (tooling/bench/results/webgpu-h200.md, 2026-11-29): up
- * to 8 heads (1.55× at 4 heads, 1.37× at 8), or at most 4 tokens (1.6× at 16 heads × 1
- * token); the tiled kernel for many tokens of 16+ heads (compute-bound there; 1.1–1.4× faster).
+ * `'auto'`: compact on software adapters; elsewhere the streaming kernel, faster than the tiled
+ * one at every shape measured on the H200 (tooling/bench/results/webgpu-h200.md, 2026-11-29):
+ * 1.7× at 4 heads, 1.45× at 8, 1.13–1.54× at 16 heads (1 to 128 tokens), 1.17–1.38× at 32–128
+ * heads. `choosePlan` still takes the tiled kernel where the streaming one does not fit.
  */
-function autoKernel(o: Owner, H: number, n: number): 'compact' | 'flash' | 'tiled' {
-  if (o.gpu.software) return 'compact';
-  return H <= 8 || n <= 4 ? 'flash' : 'tiled';
+function autoKernel(o: Owner): 'compact' | 'flash' {
+  return o.gpu.software ? 'compact' : 'flash';
 }
 
 /** How the kernel reads `cache`: vector loads when rows are 16-byte aligned whole chunks. */
@@ -241,7 +239,7 @@ export function mlaDecode(
   if (n === 0 || H === 0) return null;
   need(q.dtype !== 'i32', 'mlaDecode q: must be a float tensor');
   const mb = bt.shape[1]!;
-  const plan = choosePlan(H, W, L, o, cacheLayout(cache, W), q.dtype as DecodePlan['qDtype'], d, n, B);
+  const plan = choosePlan(H, W, L, o, cacheLayout(cache, W), q.dtype as DecodePlan['qDtype'], d, B);
   const nhc = Math.ceil(H / plan.heads);
   const maxKeys = Math.max(1, mb * B);
   const tiles = Math.ceil(maxKeys / plan.keysPerStep);
