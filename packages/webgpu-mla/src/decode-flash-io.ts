@@ -6,11 +6,14 @@
 import type { FlashPlan } from './decode-flash.js';
 import { range, u } from './decode-scores.js';
 
-/** Words (u32) of one cache row, words per lane, and the elements one word holds (`EPV`). */
+/**
+ * Words (u32) of one cache row (`WW`), its value words (`VW`: the first L elements), words per
+ * lane, and the elements one word holds (`EPV`).
+ */
 export function words(p: FlashPlan) {
   const EPV = p.cache.dtype === 'f32' ? 1 : 2;
   const WW = p.W / EPV;
-  return { EPV, WW, NW: Math.ceil(WW / p.S) };
+  return { EPV, WW, VW: p.L / EPV, NW: Math.ceil(WW / p.S) };
 }
 
 /**
@@ -19,7 +22,7 @@ export function words(p: FlashPlan) {
  */
 export function laneWord(p: FlashPlan, w: number): string {
   const { S, V } = p;
-  return V > 1 && S * w < p.L / words(p).EPV
+  return V > 1 && S * w < words(p).VW
     ? `${u(V)} * j + ${u(V * S * Math.floor(w / V) + (w % V))}`
     : `j + ${u(S * w)}`;
 }
@@ -27,7 +30,7 @@ export function laneWord(p: FlashPlan, w: number): string {
 /** WGSL: the slot (w·S + j) holding row word `x`, the inverse of `laneWord`. */
 export function laneSlot(p: FlashPlan, x: string): string {
   const { S, V } = p;
-  const VW = p.L / words(p).EPV;
+  const { VW } = words(p);
   return V > 1
     ? `select(${x}, ((${x}) / ${u(V * S)} * ${u(V)} + (${x}) % ${u(V)}) * ${u(S)} + (${x}) % ${u(V * S)} / ${u(V)}, (${x}) < ${u(VW)})`
     : x;
@@ -41,9 +44,9 @@ export function laneSlot(p: FlashPlan, x: string): string {
  */
 export function rowWordLoad(p: FlashPlan, w: number, b: string, x: string, buf: string): string {
   const { S, V } = p;
-  const { WW, EPV } = words(p);
+  const { WW, VW } = words(p);
   const LV = Math.log2(V);
-  if (V > 1 && S * w < p.L / EPV) {
+  if (V > 1 && S * w < VW) {
     if (w % V) return '';
     const fill = range(V).map((t) => `${x}_${w + t} = v[${t}];`);
     return `{ let v = ${buf}[(${b} >> ${u(LV)}) + j + ${u((S * w) / V)}]; ${fill.join(' ')} }`;

@@ -112,8 +112,7 @@ export function flashWgsl(p: FlashPlan): string {
   const { S, NSG, HS, K, L } = p;
   const HG = HS / 4;
   const NT = S * NSG;
-  const { EPV, WW, NW } = words(p);
-  const VW = L / EPV; // value words of a row (L % 8 == 0)
+  const { EPV, WW, VW, NW } = words(p);
   const SH = Math.log2(S) - Math.log2(K * HS); // pair of lane j: j >> SH
   // Queries: slot (g·EPV + e)·NWS + word of head group g's element e of each word (vec4 over
   // 4 heads): consecutive lanes read consecutive slots.
