@@ -16,8 +16,12 @@
  *
  * Each shape runs the tiled kernel (baseline) and the streaming kernel under several tunings.
  *
+ * `--resident N` draws every block table from only N physical blocks: the cache then stays in L2
+ * and the time is the kernel's SM work alone (what no memory tuning can take away).
+ *
  * Run: pnpm turbo run build --filter=@dcp/webgpu-mla... &&
  *   pnpm --dir tooling/bench exec tsx src/webgpu-decode.bench.ts [--quick] [--out FILE.md]
+ *   [--shapes HxBxS,...] [--variants 'a;b'] [--dawn-flags f,...] [--resident N] [--seed N]
  * On a machine without a GPU it needs lavapipe (`.ci/deps/webgpu.sh`, VK_ICD_FILENAMES) and
  * uses --quick shapes automatically.
  */
@@ -151,6 +155,8 @@ function reference(
 }
 
 say(`dawn flags: ${dawnFlags.join(' ') || '(none)'}`);
+if (resident)
+  say(`resident: every block table draws on ${resident} physical blocks (GB/s counts logical bytes)`);
 say(
   `adapter: ${adapter.vendor} ${adapter.architecture} ${adapter.description} (software ${adapter.software}, shader-f16 ${adapter.features.shaderF16}, subgroups ${adapter.features.subgroups}, timestamp-query ${adapter.features.timestampQuery}, max binding ${(adapter.limits.maxStorageBufferBindingSize / 2 ** 20).toFixed(0)} MiB, workgroup memory ${adapter.limits.maxComputeWorkgroupStorageSize} B)`,
 );
@@ -180,6 +186,14 @@ say(`copy ceiling (best of the three copies): ${fmt(ceiling)} GB/s; read ceiling
 for (const t of [va, vc]) b.dispose(t);
 
 // --shapes 4x64x8192,16x1x65536: only these (heads x batch x seq len).
+// --resident N: every sequence's blocks are drawn from only N physical blocks (a cache small
+// enough to stay in L2), so the kernel's time is its SM work with HBM traffic taken away.
+const resident = argv.includes('--resident') ? Number(argv[argv.indexOf('--resident') + 1]) : 0;
+if (!(Number.isInteger(resident) && resident >= 0))
+  throw new Error('--resident: a block count (integer ≥ 0)');
+// --seed N: the cache's random words from this seed for every shape (else one per shape).
+const seedArg = argv.includes('--seed') ? Number(argv[argv.indexOf('--seed') + 1]) : undefined;
+if (seedArg !== undefined && !Number.isInteger(seedArg)) throw new Error('--seed: an integer');
 const shapeArg = argv.includes('--shapes') ? argv[argv.indexOf('--shapes') + 1]! : '';
 const picked = shapeArg
   ? shapeArg.split(',').map((x) => x.split('x').map(Number) as [number, number, number])
@@ -244,8 +258,8 @@ const wrong: string[] = [];
 let worstAll = 0;
 for (const [H, B, S] of shapes) {
   const blocksPer = Math.ceil(S / PAGE);
-  const numBlocks = B * blocksPer;
-  const words = randomBf16Words((numBlocks * PAGE * LATENT) / 2, H * 7919 + B * 31 + S);
+  const numBlocks = resident ? Math.min(resident, B * blocksPer) : B * blocksPer;
+  const words = randomBf16Words((numBlocks * PAGE * LATENT) / 2, seedArg ?? H * 7919 + B * 31 + S);
   const cache = b.upload(new Uint16Array(words.buffer), [numBlocks, PAGE, LATENT], 'bf16');
   const bt = new Int32Array(B * blocksPer);
   for (let i = 0; i < bt.length; i++) bt[i] = (i * 7919) % numBlocks; // scattered blocks (7919 prime)
