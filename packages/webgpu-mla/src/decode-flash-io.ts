@@ -17,6 +17,16 @@ export function words(p: FlashPlan) {
 }
 
 /**
+ * How a plan's heads sit in WGSL vectors: `C` heads per vector (1, 2 or 4), `HG` vectors per
+ * workgroup, the vector type `T`, and `at(x, c)`: component c of a `T` value.
+ */
+export function headVec(p: FlashPlan) {
+  const C = Math.min(p.HS, 4);
+  const T = C === 1 ? 'f32' : `vec${C}<f32>`;
+  return { C, HG: p.HS / C, T, at: (x: string, c: string | number) => (C === 1 ? x : `${x}[${c}]`) };
+}
+
+/**
  * WGSL: the row word that lane `j`'s slot `w` holds. Value words (those below L / elements per
  * word) come V to a lane per chunk of V·S words; the others one per lane (j + S·w).
  */
@@ -61,21 +71,21 @@ export function rowWordLoad(p: FlashPlan, w: number, b: string, x: string, buf: 
 /** WGSL after the subgroup states are in `sm`/`sl`: the merge of accumulators held in registers. */
 export function registerMerge(p: FlashPlan, merge: string[]): string {
   const { NSG, HS, L } = p;
-  const HG = HS / 4;
+  const { C, HG, T, at } = headVec(p);
   const NT = p.S * NSG;
   const gs = range(HG);
   // f(h) = exp(m_sid(h) − M(h)) for this subgroup; the total sum Lt(h).
   return `${gs
     .map(
-      (g) => `  var f_${g} = vec4<f32>(0.0); var lt_${g} = vec4<f32>(0.0);
-  for (var c = 0u; c < 4u; c++) {
-    let h = ${u(4 * g)} + c;
+      (g) => `  var f_${g} = ${T}(0.0); var lt_${g} = ${T}(0.0);
+  for (var c = 0u; c < ${u(C)}; c++) {
+    let h = ${u(C * g)} + c;
     var mm = NEGF;
     for (var r = 0u; r < ${u(NSG)}; r++) { mm = max(mm, sm[r * ${u(HS)} + h]); }
     var tot = 0.0;
     for (var r = 0u; r < ${u(NSG)}; r++) { tot += sl[r * ${u(HS)} + h] * exp(sm[r * ${u(HS)} + h] - mm); }
-    f_${g}[c] = exp(sm[sid * ${u(HS)} + h] - mm);
-    lt_${g}[c] = tot;
+    ${at(`f_${g}`, 'c')} = exp(sm[sid * ${u(HS)} + h] - mm);
+    ${at(`lt_${g}`, 'c')} = tot;
     if (sid == 0u && j == 0u) {
       let hg = h0 + h;
       if (hg < H) { let ri = pu(15u) + (t * H + hg) * SP + s; if (tot > 0.0) { PL[ri] = bitcast<u32>(mm + log(tot)); } else { PL[ri] = 0xff800000u; } }
@@ -92,8 +102,8 @@ export function registerMerge(p: FlashPlan, merge: string[]): string {
   for (var i = lid; i < ${u(HS * L)}; i += ${u(NT)}) {
     let hh = i / ${u(L)}; let c = i % ${u(L)}; let h = h0 + hh;
     if (h < H) {
-      let tot = ${HG === 1 ? 'lt_0' : `select(lt_0, lt_1, hh >= 4u)`}[hh % 4u];
-      let v = qs[(hh / 4u) * ${u(L)} + c][hh % 4u];
+      let tot = ${at(HG === 1 ? 'lt_0' : `select(lt_0, lt_1, hh >= ${u(C)})`, `hh % ${u(C)}`)};
+      let v = ${at(`qs[(hh / ${u(C)}) * ${u(L)} + c]`, `hh % ${u(C)}`)};
       PO[pu(14u) + ((t * H + h) * SP + s) * ${u(L)} + c] = select(0.0, v / tot, tot > 0.0);
     }
   }`;
@@ -101,11 +111,12 @@ export function registerMerge(p: FlashPlan, merge: string[]): string {
 
 /**
  * WGSL storing the workgroup's scaled queries in `qs` (slot (g·EPV + e)·NWS + word, component
- * h % 4): every invocation issues all its loads before its first store (one memory latency,
+ * h % C of head vectors of C heads): every invocation issues all its loads before its first store (one memory latency,
  * not one per element), and heads past H store zeros.
  */
 export function queryLoads(p: FlashPlan, NT: number, NWS: number): string {
   const { HS, W } = p;
+  const { C, at } = headVec(p);
   const per = words(p).EPV;
   const total = HS * W;
   const it = range(Math.ceil(total / NT));
@@ -114,7 +125,7 @@ export function queryLoads(p: FlashPlan, NT: number, NWS: number): string {
       `let e${i} = lid + ${u(i * NT)}; let hh${i} = min(e${i} / ${u(W)}, ${u(HS - 1)}); let v${i} = ldq((t * H + min(h0 + hh${i}, H - 1u)) * ${u(W)} + e${i} % ${u(W)});`,
   );
   const stores = it.map((i) => {
-    const st = `{ let d = e${i} % ${u(W)}; qs[((hh${i} / 4u) * ${u(per)} + d % ${u(per)}) * ${u(NWS)} + ${laneSlot(p, `d / ${u(per)}`)}][hh${i} % 4u] = select(0.0, v${i} * scale, h0 + hh${i} < H); }`;
+    const st = `{ let d = e${i} % ${u(W)}; ${at(`qs[((hh${i} / ${u(C)}) * ${u(per)} + d % ${u(per)}) * ${u(NWS)} + ${laneSlot(p, `d / ${u(per)}`)}]`, `hh${i} % ${u(C)}`)} = select(0.0, v${i} * scale, h0 + hh${i} < H); }`;
     return (i + 1) * NT > total ? `if (e${i} < ${u(total)}) ${st}` : st;
   });
   return `{

@@ -3,7 +3,8 @@
  * with an online softmax and no workgroup barrier inside the loop. Host side, parameters and
  * outputs are those of the tiled kernel (`decode.ts`, `decode-kernel.ts`).
  *
- * One subgroup of S lanes holds HS heads (4 or 8) and takes K keys per step (K·HS ≤ S):
+ * One subgroup of S lanes holds HS heads (1, 2, 4 or 8; vectors of up to 4 heads) and takes K keys
+ * per step (K·HS ≤ S):
  * - each lane reads its own words of each key row, every load instruction covering consecutive
  *   words of one row (pairs of value words per lane where the row allows, `FlashPlan.V`), so a
  *   step reads K whole rows exactly once;
@@ -16,7 +17,7 @@
  * A workgroup is several subgroups over interleaved key groups of the same split; they merge
  * their states (max, sum, accumulators) through workgroup memory at the end.
  */
-import { laneWord, queryLoads, registerMerge, rowWordLoad, words } from './decode-flash-io.js';
+import { headVec, laneWord, queryLoads, registerMerge, rowWordLoad, words } from './decode-flash-io.js';
 import type { CacheLayout } from './decode-kernel.js';
 import { splitPrelude, splitPrologue } from './decode-prelude.js';
 import { range, transposingButterfly, u } from './decode-scores.js';
@@ -26,7 +27,7 @@ export interface FlashPlan {
   /** Lanes per subgroup (the adapter's only subgroup size) and subgroups per workgroup. */
   S: number;
   NSG: number;
-  /** Heads per workgroup (4 or 8) and keys per subgroup step. */
+  /** Heads per workgroup (1, 2, 4 or 8) and keys per subgroup step. */
   HS: number;
   K: number;
   /** Load the next step's rows before this step's arithmetic (twice the row registers). */
@@ -75,9 +76,9 @@ export function makeFlashPlan(
 /** Workgroup memory of a plan in bytes (queries, reused as the merge buffer; states). */
 export function flashSharedBytes(p: FlashPlan): number {
   const { EPV, NW } = words(p);
-  const HG = p.HS / 4;
+  const { C, HG } = headVec(p);
   const q = NW * p.S * EPV * HG;
-  return 16 * Math.max(q, HG * p.L) + 8 * p.NSG * p.HS + 16;
+  return 4 * C * Math.max(q, HG * p.L) + 8 * p.NSG * p.HS + 16;
 }
 
 /** WGSL: element `i` (0..EPV-1) of the raw word `x` as f32. */
@@ -98,11 +99,12 @@ function cacheDecls(p: FlashPlan): string {
 }
 
 /**
- * The subgroup butterfly over the lane's K·HS partial scores (`s_<k>_<g>` vec4s): returns WGSL
+ * The subgroup butterfly over the lane's K·HS partial scores (`s_<k>_<g>` head vectors): returns WGSL
  * leaving the full score of pair v = k·HS + h in `sc` on the lanes j with j >> SH == v.
  */
 function butterfly(p: FlashPlan): string {
-  const vals = range(p.K).flatMap((k) => range(p.HS).map((h) => `s_${k}_${h >> 2}[${h & 3}]`));
+  const { C, at } = headVec(p);
+  const vals = range(p.K).flatMap((k) => range(p.HS).map((h) => at(`s_${k}_${Math.floor(h / C)}`, h % C)));
   const { lines, sums } = transposingButterfly(vals, p.S / 2);
   return [...lines, `let sc = ${sums[0]};`].join('\n      ');
 }
@@ -110,12 +112,12 @@ function butterfly(p: FlashPlan): string {
 /** The kernel. */
 export function flashWgsl(p: FlashPlan): string {
   const { S, NSG, HS, K, L } = p;
-  const HG = HS / 4;
+  const { C, HG, T } = headVec(p);
   const NT = S * NSG;
   const { EPV, WW, VW, NW } = words(p);
   const SH = Math.log2(S) - Math.log2(K * HS); // pair of lane j: j >> SH
-  // Queries: slot (g·EPV + e)·NWS + word of head group g's element e of each word (vec4 over
-  // 4 heads): consecutive lanes read consecutive slots.
+  // Queries: slot (g·EPV + e)·NWS + word of head group g's element e of each word (a vector
+  // over C heads): consecutive lanes read consecutive slots.
   const NWS = NW * S;
   const Q4 = NWS * EPV * HG;
   const ks = range(K);
@@ -172,7 +174,7 @@ export function flashWgsl(p: FlashPlan): string {
       ${decl('x')}
       ${rows('k0', 'b', 'x')}`;
   const scores: string[] = [];
-  for (const k of ks) for (const g of gs) scores.push(`var s_${k}_${g} = vec4<f32>(0.0);`);
+  for (const k of ks) for (const g of gs) scores.push(`var s_${k}_${g} = ${T}(0.0);`);
   for (const w of ws) {
     const blocks: string[] = [];
     for (const e of es) {
@@ -180,28 +182,26 @@ export function flashWgsl(p: FlashPlan): string {
       for (const g of gs) {
         lines.push(`let q_${g} = qs[${u((g * EPV + e) * NWS + w * S)} + j];`);
         for (const k of ks)
-          lines.push(`s_${k}_${g} = fma(q_${g}, vec4<f32>(${elem(p, `x_${k}_${w}`, e)}), s_${k}_${g});`);
+          lines.push(`s_${k}_${g} = fma(q_${g}, ${T}(${elem(p, `x_${k}_${w}`, e)}), s_${k}_${g});`);
       }
       blocks.push(`{ ${lines.join(' ')} }`);
     }
     scores.push(blocks.join(' '));
   }
-  // Values: accumulators a_<g>_<w>_<e> (vec4 over 4 heads) for the lane's value words.
-  const accDecl = valWs.flatMap((w) =>
-    gs.flatMap((g) => es.map((e) => `var a_${g}_${w}_${e} = vec4<f32>(0.0);`)),
-  );
+  // Values: accumulators a_<g>_<w>_<e> (a vector over C heads) for the lane's value words.
+  const accDecl = valWs.flatMap((w) => gs.flatMap((g) => es.map((e) => `var a_${g}_${w}_${e} = ${T}(0.0);`)));
   const pv: string[] = [];
   // p(k, h) from lane (k·HS + h) << SH; alpha(h) from lane h << SH.
   for (const g of gs) {
     pv.push(
-      `let al_${g} = vec4<f32>(${range(4)
-        .map((c) => `subgroupBroadcast(al, ${u((4 * g + c) << SH)})`)
+      `let al_${g} = ${T}(${range(C)
+        .map((c) => `subgroupBroadcast(al, ${u((C * g + c) << SH)})`)
         .join(', ')});`,
     );
   }
   const pOf = (k: number, g: number) =>
-    `let p_${k}_${g} = vec4<f32>(${range(4)
-      .map((c) => `subgroupBroadcast(pe, ${u((k * HS + 4 * g + c) << SH)})`)
+    `let p_${k}_${g} = ${T}(${range(C)
+      .map((c) => `subgroupBroadcast(pe, ${u((k * HS + C * g + c) << SH)})`)
       .join(', ')});`;
   const guarded = (w: number, body: string[]) => {
     const cond = isVal(w);
@@ -226,7 +226,7 @@ export function flashWgsl(p: FlashPlan): string {
           gs.flatMap((g) =>
             es.map(
               (e) =>
-                `${acc(g, w, e)} = fma(p_${k}_${g}, vec4<f32>(${elem(p, `x_${k}_${w}`, e)}), ${acc(g, w, e)});`,
+                `${acc(g, w, e)} = fma(p_${k}_${g}, ${T}(${elem(p, `x_${k}_${w}`, e)}), ${acc(g, w, e)});`,
             ),
           ),
         ),
@@ -254,7 +254,7 @@ export function flashWgsl(p: FlashPlan): string {
 diagnostic(off, subgroup_uniformity);
 ${splitPrelude(p.qDtype)}
 ${cacheDecls(p)}
-var<workgroup> qs: array<vec4<f32>, ${Math.max(Q4, HG * L)}>;
+var<workgroup> qs: array<${T}, ${Math.max(Q4, HG * L)}>;
 var<workgroup> sm: array<f32, ${NSG * HS}>;
 var<workgroup> sl: array<f32, ${NSG * HS}>;
 var<workgroup> info: vec2<u32>;

@@ -16,8 +16,11 @@ export interface DecodeOptions {
    * (faster than tiled at every shape measured on the H200, 4 to 128 heads).
    */
   kernel: 'auto' | 'flash' | 'tiled' | 'compact';
-  /** Flash: heads per workgroup, 4 or 8 (0: 4, which measured faster than 8 at every shape). */
-  flashHeads: 0 | 4 | 8;
+  /**
+   * Flash: heads per workgroup, 1, 2, 4 or 8 (0: the heads themselves where there are 1 or 2,
+   * else 4 — no padded heads' arithmetic, and 4 measured faster than 8 at every shape).
+   */
+  flashHeads: 0 | 1 | 2 | 4 | 8;
   /** Flash: keys per subgroup step, a power of two (0: as many as the subgroup's lanes allow). */
   flashKeys: number;
   /** Flash: subgroups per workgroup (1 to 8; default 2, 1–3 % ahead of 4 on the H200). */
@@ -50,7 +53,7 @@ export function checkDecodeOptions(d: DecodeOptions): void {
   };
   if (!['auto', 'flash', 'tiled', 'compact'].includes(d.kernel))
     bad('kernel', d.kernel, "must be 'auto', 'flash', 'tiled' or 'compact'");
-  if (![0, 4, 8].includes(d.flashHeads)) bad('flashHeads', d.flashHeads, 'must be 0, 4 or 8');
+  if (![0, 1, 2, 4, 8].includes(d.flashHeads)) bad('flashHeads', d.flashHeads, 'must be 0, 1, 2, 4 or 8');
   if (!(Number.isInteger(d.flashKeys) && d.flashKeys >= 0 && (d.flashKeys & (d.flashKeys - 1)) === 0))
     bad('flashKeys', d.flashKeys, 'must be 0 or a power of two');
   if (!(Number.isInteger(d.flashSubgroups) && d.flashSubgroups >= 1 && d.flashSubgroups <= 8))

@@ -342,6 +342,53 @@ describe.skipIf(!adapter)('webgpu-mla decode kernel paths against float64 attent
       flashHere ? 'flash' : 'tiled',
     );
   }, 600_000);
+  // 1 or 2 heads take plans of exactly those heads (scalar or vec2 head vectors), not 4 padded.
+  const fewHeads: Direct[] = [
+    {
+      name: '2 heads over 64+16, bf16 (value words in lane pairs)',
+      H: 2,
+      L: 64,
+      R: 16,
+      kv: 'bf16',
+      page: 16,
+      lens: [75, 130, 1],
+    },
+    {
+      name: '1 head over 48+16, f16, keys growing',
+      H: 1,
+      L: 48,
+      R: 16,
+      kv: 'f16',
+      page: 8,
+      lens: [61, 200],
+      ramp: 3,
+    },
+  ];
+  fewHeads.forEach((c, i) => {
+    it(`flash kernel, ${c.name}`, () => checkDecode(paths[0]![1], c, 40 + i, paths[0]![2]), 600_000);
+  });
+  it('flash kernel, 1 head in a 2-head plan (the padded head computed, never written)', async () => {
+    const d = platformDescriptor({ allowSoftware: true, decodeKernel: 'flash' });
+    extra.push(d);
+    const two = {
+      ...d,
+      create: async (o: Parameters<typeof d.create>[0]) => {
+        const b = await d.create(o);
+        b.setDecodeOptions({ flashHeads: 2 });
+        return b;
+      },
+    };
+    const c: Direct = {
+      name: '1 head over 64+16, bf16',
+      H: 1,
+      L: 64,
+      R: 16,
+      kv: 'bf16',
+      page: 16,
+      lens: [90, 33],
+    };
+    await checkDecode(two, c, 42, paths[0]![2]);
+  }, 600_000);
   it('a cache split over several buffers: vector loads (every kernel) and element-wise loads', async () => {
     const seg = (maxSegmentBytes: number, decodeKernel: 'flash' | 'tiled' | 'compact') =>
       platformDescriptor({ allowSoftware: true, maxSegmentBytes, decodeKernel });

@@ -56,7 +56,7 @@ function choosePlan(
         pf: d.flashPrefetch,
         blockSize,
       };
-      const hs = d.flashHeads || 4;
+      const hs = d.flashHeads || (H <= 2 ? H : 4);
       let plan = makeFlashPlan(hs, sg, W, L, cache, qDtype, opts);
       if (flashSharedBytes(plan) > max) plan = makeFlashPlan(4, sg, W, L, cache, qDtype, opts);
       if (flashSharedBytes(plan) <= max && plan.K * plan.HS <= sg)

@@ -154,7 +154,7 @@ describe.skipIf(!adapter)('caches over many buffers', () => {
           /decode option flashKeys: must be 0 or a power of two, got 3/,
         );
         expect(() => b.setDecodeOptions({ flashHeads: 16 as 8 })).toThrow(
-          /flashHeads: must be 0, 4 or 8, got 16/,
+          /flashHeads: must be 0, 1, 2, 4 or 8, got 16/,
         );
         expect(() => b.setDecodeOptions({ flashSubgroups: 0 })).toThrow(/flashSubgroups/);
         expect(() => b.setDecodeOptions({ targetGroups: -1 })).toThrow(/targetGroups/);

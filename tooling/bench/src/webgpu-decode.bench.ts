@@ -249,6 +249,9 @@ function variants(H: number): { name: string; options: Partial<DecodeOptions> }[
     },
   ];
   if (H > 4) list.push({ name: 'flash 8 heads', options: { ...flash, flashHeads: 8 } });
+  // Fewer than 4 heads: the default plan holds exactly H heads; these pad to 2 or 4.
+  if (H < 4) list.push({ name: 'flash 4 heads', options: { ...flash, flashHeads: 4 } });
+  if (H === 1) list.push({ name: 'flash 2 heads', options: { ...flash, flashHeads: 2 } });
   if (only) return list.filter((v) => only.includes(v.name));
   return quick ? list.slice(0, 3) : list;
 }
