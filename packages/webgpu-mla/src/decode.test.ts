@@ -323,20 +323,23 @@ describe.skipIf(!adapter)('webgpu-mla decode kernel paths against float64 attent
     };
     return checkDecode(paths[0]![1], c, 12, paths[0]![2]);
   }, 600_000);
-  it('flash kernel with 8 heads per workgroup', async () => {
+  /** A flash descriptor whose backends take `flashHeads: heads`. */
+  const flashWithHeads = (heads: 1 | 2 | 4 | 8): Descriptor => {
     const d = platformDescriptor({ allowSoftware: true, decodeKernel: 'flash' });
     extra.push(d);
-    const eight = {
+    return {
       ...d,
       create: async (o: Parameters<typeof d.create>[0]) => {
         const b = await d.create(o);
-        b.setDecodeOptions({ flashHeads: 8 });
+        b.setDecodeOptions({ flashHeads: heads });
         return b;
       },
     };
+  };
+  it('flash kernel with 8 heads per workgroup', async () => {
     const c = direct[1]!;
     await checkDecode(
-      eight,
+      flashWithHeads(8),
       { ...c, name: `${c.name}, 8 heads per workgroup` },
       11,
       flashHere ? 'flash' : 'tiled',
@@ -368,16 +371,6 @@ describe.skipIf(!adapter)('webgpu-mla decode kernel paths against float64 attent
     it(`flash kernel, ${c.name}`, () => checkDecode(paths[0]![1], c, 40 + i, paths[0]![2]), 600_000);
   });
   it('flash kernel, 1 head in a 2-head plan (the padded head computed, never written)', async () => {
-    const d = platformDescriptor({ allowSoftware: true, decodeKernel: 'flash' });
-    extra.push(d);
-    const two = {
-      ...d,
-      create: async (o: Parameters<typeof d.create>[0]) => {
-        const b = await d.create(o);
-        b.setDecodeOptions({ flashHeads: 2 });
-        return b;
-      },
-    };
     const c: Direct = {
       name: '1 head over 64+16, bf16',
       H: 1,
@@ -387,7 +380,7 @@ describe.skipIf(!adapter)('webgpu-mla decode kernel paths against float64 attent
       page: 16,
       lens: [90, 33],
     };
-    await checkDecode(two, c, 42, paths[0]![2]);
+    await checkDecode(flashWithHeads(2), c, 42, paths[0]![2]);
   }, 600_000);
   it('a cache split over several buffers: vector loads (every kernel) and element-wise loads', async () => {
     const seg = (maxSegmentBytes: number, decodeKernel: 'flash' | 'tiled' | 'compact') =>
