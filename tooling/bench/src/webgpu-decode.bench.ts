@@ -31,16 +31,33 @@ import { type DecodeOptions, dawnGpu, platformDescriptor } from '@dcp/webgpu-mla
 import { measureCeilings } from './webgpu-ceilings.js';
 
 const argv = process.argv.slice(2);
-const outFile = argv.includes('--out') ? argv[argv.indexOf('--out') + 1] : undefined;
+/** The value after command-line flag `f` (undefined without the flag; an error without a value). */
+function flag(f: string): string | undefined {
+  const i = argv.indexOf(f);
+  if (i < 0) return undefined;
+  const v = argv[i + 1];
+  if (v === undefined) throw new Error(`${f}: needs a value`);
+  return v;
+}
+const outFile = flag('--out');
 const LATENT = 576;
 const DV = 512;
 const PAGE = 64;
 
 // --dawn-flags a,b: Dawn instance flags (e.g. enable-dawn-features=disable_robustness);
 // --variants 'x;y': only the kernel variants of these names; --shapes (below).
-const flagArg = argv.includes('--dawn-flags') ? argv[argv.indexOf('--dawn-flags') + 1]! : '';
+const flagArg = flag('--dawn-flags') ?? '';
 const dawnFlags = flagArg ? flagArg.split(',') : [];
-const only = argv.includes('--variants') ? argv[argv.indexOf('--variants') + 1]!.split(';') : null;
+const only = flag('--variants')?.split(';') ?? null;
+// --resident N: every sequence's blocks are drawn from only N physical blocks (a cache small
+// enough to stay in L2), so the kernel's time is its SM work with HBM traffic taken away.
+const resident = Number(flag('--resident') ?? 0);
+if (!(Number.isInteger(resident) && resident >= 0))
+  throw new Error('--resident: a block count (integer ≥ 0)');
+// --seed N: the cache's random words from this seed for every shape (else one per shape).
+const seedText = flag('--seed');
+const seedArg = seedText === undefined ? undefined : Number(seedText);
+if (seedArg !== undefined && !Number.isInteger(seedArg)) throw new Error('--seed: an integer');
 const descriptor = platformDescriptor({ allowSoftware: true, dawnFlags });
 const adapter = await descriptor.probe();
 const quick = argv.includes('--quick') || adapter.software;
@@ -186,15 +203,7 @@ say(`copy ceiling (best of the three copies): ${fmt(ceiling)} GB/s; read ceiling
 for (const t of [va, vc]) b.dispose(t);
 
 // --shapes 4x64x8192,16x1x65536: only these (heads x batch x seq len).
-// --resident N: every sequence's blocks are drawn from only N physical blocks (a cache small
-// enough to stay in L2), so the kernel's time is its SM work with HBM traffic taken away.
-const resident = argv.includes('--resident') ? Number(argv[argv.indexOf('--resident') + 1]) : 0;
-if (!(Number.isInteger(resident) && resident >= 0))
-  throw new Error('--resident: a block count (integer ≥ 0)');
-// --seed N: the cache's random words from this seed for every shape (else one per shape).
-const seedArg = argv.includes('--seed') ? Number(argv[argv.indexOf('--seed') + 1]) : undefined;
-if (seedArg !== undefined && !Number.isInteger(seedArg)) throw new Error('--seed: an integer');
-const shapeArg = argv.includes('--shapes') ? argv[argv.indexOf('--shapes') + 1]! : '';
+const shapeArg = flag('--shapes') ?? '';
 const picked = shapeArg
   ? shapeArg.split(',').map((x) => x.split('x').map(Number) as [number, number, number])
   : null;
