@@ -111,8 +111,8 @@ export function registerMerge(p: FlashPlan, merge: string[]): string {
 
 /**
  * WGSL storing the workgroup's scaled queries in `qs` (slot (g·EPV + e)·NWS + word, component
- * h % C of head vectors of C heads): every invocation issues all its loads before its first store (one memory latency,
- * not one per element), and heads past H store zeros.
+ * h % C of head vectors of C heads): every invocation issues all its loads before its first
+ * store (one memory latency, not one per element), and heads past H store zeros.
  */
 export function queryLoads(p: FlashPlan, NT: number, NWS: number): string {
   const { HS, W } = p;

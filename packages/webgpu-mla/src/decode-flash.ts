@@ -99,8 +99,8 @@ function cacheDecls(p: FlashPlan): string {
 }
 
 /**
- * The subgroup butterfly over the lane's K·HS partial scores (`s_<k>_<g>` head vectors): returns WGSL
- * leaving the full score of pair v = k·HS + h in `sc` on the lanes j with j >> SH == v.
+ * The subgroup butterfly over the lane's K·HS partial scores (`s_<k>_<g>` head vectors): returns
+ * WGSL leaving the full score of pair v = k·HS + h in `sc` on the lanes j with j >> SH == v.
  */
 function butterfly(p: FlashPlan): string {
   const { C, at } = headVec(p);

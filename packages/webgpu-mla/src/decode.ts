@@ -81,7 +81,8 @@ function choosePlan(
  * `'auto'`: compact on software adapters; elsewhere the streaming kernel, faster than the tiled
  * one at every shape measured on the H200 (tooling/bench/results/webgpu-h200.md, 2026-11-29):
  * 1.85–2.26× at 1–2 heads, 1.7× at 4, 1.45× at 8, 1.13–1.54× at 16 heads (1 to 128 tokens),
- * 1.17–1.38× at 32–128 heads. `choosePlan` still takes the tiled kernel where the streaming one does not fit.
+ * 1.17–1.38× at 32–128 heads. `choosePlan` still takes the tiled kernel where the streaming one
+ * does not fit.
  */
 function autoKernel(o: Owner): 'compact' | 'flash' {
   return o.gpu.software ? 'compact' : 'flash';
